@@ -1,0 +1,224 @@
+"""``Hub``: the one API behind every surface (magics, widgets, REST, CLI, sidebar).
+
+A hub is a git repository with DVC initialised. ``Hub()`` opens the default hub:
+``$MODELHUB_HUB`` if set, else ``~/modelhub``. Adapters parse their input, make one ``Hub`` call
+and render the result; rules live here and below, never in an adapter.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import AlreadyExists, HubNotFound
+from .models import HistoryEvent, ModelSummary, ModelVersion
+from .registry.doctor import DoctorReport, run_doctor
+from .registry.dvcstore import DvcStore, atomic_write
+from .registry.gitrepo import GitRepo
+from .registry.refs import Bump
+from .registry.registry import RUNTIME_DIR, ModelRegistry, ProgressCallback
+
+HUB_ENV = "MODELHUB_HUB"
+DEFAULT_HUB = Path("~/modelhub")
+
+_HUB_README = """# A jupyter-modelhub hub
+
+This git repository, with DVC initialised, holds model versions registered with
+[jupyter-modelhub](https://pypi.org/project/jupyter-modelhub/).
+
+- `models/NAME/meta.yaml`: metadata of a version; `models/NAME/artifact.dvc`: its DVC record.
+- Versions are git tags `NAME@vX.Y.Z`, stages are `NAME#STAGE#N` (GTO's format): `gto show`,
+  `dvc artifacts get` and DVC Studio read this registry as it is.
+- `.modelhub/` holds local runtime state and is not versioned.
+"""
+
+
+def default_hub_path() -> Path:
+    """Where the hub is when nobody says: ``$MODELHUB_HUB``, else ``~/modelhub``."""
+    return Path(os.environ.get(HUB_ENV) or DEFAULT_HUB).expanduser()
+
+
+def is_hub(path: Path) -> bool:
+    return (path / ".git").exists() and (path / ".dvc").is_dir()
+
+
+class Hub:
+    """A model hub on disk. Open one with ``Hub(path)``, create one with ``Hub.init(path)``."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        root = Path(path).expanduser() if path is not None else default_hub_path()
+        if not is_hub(root):
+            where = "" if path is None else f" {root}"
+            raise HubNotFound(
+                f"No model hub at {root}.",
+                hint=f"Create one with `modelhub init{where}` (or `%modelhub init{where}` in a "
+                f"notebook), or point {HUB_ENV} at an existing hub.",
+            )
+        self.path = root.resolve()
+        self.registry = ModelRegistry(self.path)
+
+    def __repr__(self) -> str:
+        return f"Hub({str(self.path)!r})"
+
+    # -- creating ----------------------------------------------------------------------------------
+    @classmethod
+    def init(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        remote: str | None = None,
+        exist_ok: bool = False,
+    ) -> Hub:
+        """Create a hub (git + DVC) at ``path``, optionally with a default DVC remote."""
+        root = Path(path).expanduser() if path is not None else default_hub_path()
+        if is_hub(root):
+            if not exist_ok:
+                raise AlreadyExists(
+                    f"A hub already exists at {root}.", hint="Open it with Hub(path) instead."
+                )
+            hub = cls(root)
+            if remote and remote not in hub.registry.dvc.remotes().values():
+                hub._add_remote(remote)
+            return hub
+        git = GitRepo(root)
+        if not git.is_repo():
+            if root.exists() and any(root.iterdir()):
+                raise AlreadyExists(
+                    f"{root} exists and is not empty.",
+                    hint="Choose a new folder, or an existing git repository to turn into a hub.",
+                )
+            git = GitRepo.init(root)
+        DvcStore.init(root)
+        ignore = root / ".gitignore"
+        lines = ignore.read_text().splitlines() if ignore.exists() else []
+        if f"/{RUNTIME_DIR}/" not in lines:
+            lines.append(f"/{RUNTIME_DIR}/")
+            atomic_write(ignore, "\n".join(lines) + "\n")
+        readme = root / "README.md"
+        if not readme.exists():
+            readme.write_text(_HUB_README)
+        git.commit_all("Initialise a jupyter-modelhub hub")
+        hub = cls(root)
+        if remote:
+            hub._add_remote(remote)
+        return hub
+
+    def _add_remote(self, url: str) -> None:
+        with self.registry.lock():
+            self.registry.dvc.add_remote(url)
+            self.registry.git.commit_paths([".dvc/config"], "Set the hub's DVC remote")
+
+    # -- registry ----------------------------------------------------------------------------------
+    def register(
+        self,
+        model: Any,
+        name: str,
+        *,
+        version: str | None = None,
+        bump: Bump = "patch",
+        sample: Any = None,
+        reference: Any = None,
+        data: Any = None,
+        metrics: dict[str, float] | None = None,
+        params: dict[str, Any] | None = None,
+        description: str = "",
+        labels: Iterable[str] = (),
+        onnx: bool = False,
+        notebook: str | None = None,
+        reference_rows: int = 100_000,
+        progress: ProgressCallback | None = None,
+    ) -> ModelVersion:
+        """Register ``model`` (an estimator, an ONNX model, or a file/folder path) as a version.
+
+        Args:
+            model: a fitted scikit-learn estimator or any joblib-serialisable object, an
+                ``onnx.ModelProto``, or a path to a ``.joblib``/``.pkl``/``.onnx`` file or a folder.
+            name: the model's name (lowercase letters, digits, ``-``, ``_``).
+            version: an explicit ``vX.Y.Z``; by default the latest version bumped by ``bump``.
+            sample: example input (DataFrame or array) from which the signature is inferred.
+            reference: training features; a sample of it is stored for drift detection.
+            data: the training data (a path or an in-memory table) whose hash is recorded.
+            onnx: also convert a scikit-learn model to ONNX and keep both.
+
+        Raises:
+            InvalidArgument: a bad name, version or option, or a model joblib cannot save.
+            AlreadyExists: ``version`` is already registered.
+        """
+        return self.registry.register(
+            model,
+            name,
+            version=version,
+            bump=bump,
+            sample=sample,
+            reference=reference,
+            data=data,
+            metrics=metrics,
+            params=params,
+            description=description,
+            labels=labels,
+            onnx=onnx,
+            notebook=notebook,
+            reference_rows=reference_rows,
+            progress=progress,
+        )
+
+    def ls(self) -> list[ModelSummary]:
+        """Every model: latest version, number of versions, who holds each stage."""
+        return self.registry.ls()
+
+    def show(self, ref: str, at: datetime | None = None) -> ModelVersion:
+        """The full record of ``name``, ``name@v1.2.0``, ``name@latest`` or ``name#stage``.
+
+        With ``at``, a stage reference resolves as the hub was at that time.
+        """
+        return self.registry.show(ref, at=at)
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every live version of ``name``, newest first."""
+        return self.registry.versions(name)
+
+    def history(self, name: str) -> list[HistoryEvent]:
+        """Registrations and stage changes of ``name``, oldest first, with who and when."""
+        return self.registry.history(name)
+
+    def load(self, ref: str) -> Any:
+        """The live model of ``ref`` after verifying its bytes against the DVC record."""
+        return self.registry.load(ref)
+
+    def artifact_path(self, ref: str) -> Path:
+        """A verified local copy of the artifact folder of ``ref``."""
+        return self.registry.checkout(self.registry.show(ref))
+
+    def reference_data(self, ref: str) -> Any:
+        """The reference sample stored with ``ref`` (a pandas DataFrame)."""
+        return self.registry.reference_data(ref)
+
+    def promote(self, ref: str, stage: str, message: str | None = None) -> HistoryEvent:
+        """Put the version ``ref`` into ``stage`` (it replaces the stage's previous holder)."""
+        return self.registry.promote(ref, stage, message)
+
+    def demote(self, ref: str, stage: str, message: str | None = None) -> HistoryEvent:
+        """Take ``stage`` away from the version ``ref`` (or from the stage's current holder)."""
+        return self.registry.demote(ref, stage, message)
+
+    def deprecate(self, name: str, message: str | None = None) -> HistoryEvent:
+        """Mark the model ``name`` as deprecated."""
+        return self.registry.deprecate(name, message)
+
+    def deregister(self, ref: str, message: str | None = None) -> HistoryEvent:
+        """Withdraw one version; its history is kept."""
+        return self.registry.deregister(ref, message)
+
+    def push(self, ref: str | None = None) -> int:
+        """Upload artifacts (of ``ref``, or of all versions) to the hub's DVC remote."""
+        return self.registry.push(ref)
+
+    def pull(self, ref: str | None = None) -> int:
+        """Download artifacts (of ``ref``, or of all versions) from the hub's DVC remote."""
+        return self.registry.pull(ref)
+
+    def doctor(self, repair: bool = False) -> DoctorReport:
+        """Check the hub for what a crash can leave behind; with ``repair``, mend it."""
+        return run_doctor(self.registry, repair=repair)

@@ -1,0 +1,1 @@
+"""The model registry on git + DVC: versions, stages, artifacts and their integrity."""
