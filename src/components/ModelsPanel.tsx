@@ -1,0 +1,366 @@
+import { Notification } from '@jupyterlab/apputils';
+import {
+  caretDownIcon,
+  caretRightIcon,
+  ReactWidget,
+  refreshIcon,
+  UseSignal
+} from '@jupyterlab/ui-components';
+import { Message } from '@lumino/messaging';
+import React, { useEffect, useRef, useState } from 'react';
+
+import {
+  IModelDetail,
+  IModelHubModel,
+  IModelSummary,
+  IModelVersion,
+  StageAssignments
+} from '../tokens';
+
+/**
+ * The command a user types in a notebook to register a model.
+ */
+const REGISTER_HINT = '%modelhub register model --name NAME';
+
+/**
+ * The sidebar panel listing the registered models.
+ */
+export class ModelsPanel extends ReactWidget {
+  constructor(options: ModelsPanel.IOptions) {
+    super();
+    this.model = options.model;
+    this.addClass('jp-ModelHub');
+    this.model.errorRaised.connect(this._onErrorRaised, this);
+  }
+
+  readonly model: IModelHubModel;
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this.model.errorRaised.disconnect(this._onErrorRaised, this);
+    super.dispose();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    void this.model.refresh();
+  }
+
+  protected render(): JSX.Element {
+    return (
+      <UseSignal signal={this.model.changed}>
+        {() => <ModelsView model={this.model} />}
+      </UseSignal>
+    );
+  }
+
+  private _onErrorRaised(_: IModelHubModel, error: Error): void {
+    Notification.error(`ModelHub: ${error.message}`, { autoClose: 8000 });
+  }
+}
+
+/**
+ * A namespace for ModelsPanel statics.
+ */
+export namespace ModelsPanel {
+  /**
+   * Options of a ModelsPanel.
+   */
+  export interface IOptions {
+    model: IModelHubModel;
+  }
+}
+
+/**
+ * Properties of the models view.
+ */
+interface IModelsViewProps {
+  model: IModelHubModel;
+}
+
+/**
+ * The content of the panel: header, filter, and the "Models" section.
+ */
+export function ModelsView(props: IModelsViewProps): JSX.Element {
+  const { model } = props;
+  const [filter, setFilter] = useState('');
+  const needle = filter.trim().toLowerCase();
+  const models = model.models.filter(
+    item => needle === '' || item.name.toLowerCase().includes(needle)
+  );
+
+  return (
+    <div className="jp-ModelHub-content">
+      <header className="jp-ModelHub-header">
+        <h2 className="jp-ModelHub-title">ModelHub</h2>
+        <button
+          type="button"
+          className="jp-ModelHub-iconButton jp-ModelHub-refreshButton"
+          title="Refresh models"
+          aria-label="Refresh models"
+          onClick={() => void model.refresh()}
+        >
+          <refreshIcon.react tag="span" elementSize="normal" />
+        </button>
+      </header>
+      <section className="jp-ModelHub-section" aria-label="Models">
+        <h3 className="jp-ModelHub-sectionTitle">Models</h3>
+        <input
+          type="search"
+          className="jp-ModelHub-filter jp-mod-styled"
+          placeholder="Filter models by name"
+          aria-label="Filter models by name"
+          value={filter}
+          onChange={event => setFilter(event.target.value)}
+        />
+        {model.error !== null && (
+          <div className="jp-ModelHub-error" role="alert">
+            {model.error}
+          </div>
+        )}
+        {!model.loaded && (
+          <div className="jp-ModelHub-loading" role="status">
+            Loading models…
+          </div>
+        )}
+        {model.loaded && model.error === null && model.models.length === 0 && (
+          <div className="jp-ModelHub-empty" role="status">
+            <p>No model is registered yet.</p>
+            <p>
+              Register one from a notebook cell with{' '}
+              <code className="jp-ModelHub-code">{REGISTER_HINT}</code>
+            </p>
+          </div>
+        )}
+        {model.models.length > 0 && models.length === 0 && (
+          <div className="jp-ModelHub-empty" role="status">
+            No model matches “{filter.trim()}”.
+          </div>
+        )}
+        {models.length > 0 && (
+          <ul className="jp-ModelHub-modelList" aria-label="Registered models">
+            {models.map(item => (
+              <ModelRow key={item.name} model={model} summary={item} />
+            ))}
+          </ul>
+        )}
+      </section>
+    </div>
+  );
+}
+
+/**
+ * Properties of one model row.
+ */
+interface IModelRowProps {
+  model: IModelHubModel;
+  summary: IModelSummary;
+}
+
+/**
+ * One model of the list; expands to show its versions.
+ */
+function ModelRow(props: IModelRowProps): JSX.Element {
+  const { model, summary } = props;
+  const [expanded, setExpanded] = useState(false);
+  const detailsId = `jp-ModelHub-details-${cssIdentifier(summary.name)}`;
+  const Caret = expanded ? caretDownIcon : caretRightIcon;
+  const versionCount = `${summary.versions} ${
+    summary.versions === 1 ? 'version' : 'versions'
+  }`;
+
+  return (
+    <li
+      className={`jp-ModelHub-modelRow${
+        summary.deprecated ? ' jp-mod-deprecated' : ''
+      }`}
+      data-model-name={summary.name}
+    >
+      <button
+        type="button"
+        className="jp-ModelHub-modelToggle"
+        aria-expanded={expanded}
+        aria-controls={detailsId}
+        title={
+          summary.updated ? `Last updated ${summary.updated}` : summary.name
+        }
+        onClick={() => setExpanded(!expanded)}
+      >
+        <Caret.react tag="span" className="jp-ModelHub-caret" />
+        <span className="jp-ModelHub-modelName">{summary.name}</span>
+        <span
+          className="jp-ModelHub-modelLatest"
+          aria-label={`latest version ${summary.latest ?? 'none'}`}
+        >
+          {summary.latest ?? '—'}
+        </span>
+        <span className="jp-ModelHub-versionCount">{versionCount}</span>
+      </button>
+      <StageBadges stages={summary.stages} deprecated={summary.deprecated} />
+      {expanded && (
+        <ModelDetails id={detailsId} model={model} name={summary.name} />
+      )}
+    </li>
+  );
+}
+
+/**
+ * Properties of the stage badges.
+ */
+interface IStageBadgesProps {
+  stages: StageAssignments;
+  deprecated?: boolean;
+}
+
+/**
+ * Badges such as "prod: v0.0.2", one per assigned stage.
+ */
+function StageBadges(props: IStageBadgesProps): JSX.Element | null {
+  const entries = Object.entries(props.stages);
+  if (entries.length === 0 && !props.deprecated) {
+    return null;
+  }
+  return (
+    <div className="jp-ModelHub-badges">
+      {entries.map(([stage, version]) => (
+        <span
+          key={stage}
+          className="jp-ModelHub-stageBadge"
+          data-stage={stage}
+          data-version={version}
+        >
+          {stage}: {version}
+        </span>
+      ))}
+      {props.deprecated && (
+        <span className="jp-ModelHub-deprecatedBadge">deprecated</span>
+      )}
+    </div>
+  );
+}
+
+/**
+ * Properties of the details of one model.
+ */
+interface IModelDetailsProps {
+  id: string;
+  model: IModelHubModel;
+  name: string;
+}
+
+/**
+ * The versions of one model, fetched when the row is expanded.
+ */
+function ModelDetails(props: IModelDetailsProps): JSX.Element {
+  const { id, model, name } = props;
+  const [detail, setDetail] = useState<IModelDetail | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const lastError = useRef<string | null>(null);
+
+  useEffect(() => {
+    let cancelled = false;
+    model
+      .getModel(name)
+      .then(value => {
+        if (!cancelled) {
+          lastError.current = null;
+          setDetail(value);
+          setError(null);
+        }
+      })
+      .catch((reason: Error) => {
+        if (!cancelled) {
+          setError(reason.message);
+          if (reason.message !== lastError.current) {
+            Notification.error(`ModelHub: ${reason.message}`, {
+              autoClose: 8000
+            });
+          }
+          lastError.current = reason.message;
+        }
+      });
+    return () => {
+      cancelled = true;
+    };
+    // Fetch again whenever the model list was refreshed.
+  }, [model, name, model.models]);
+
+  return (
+    <div id={id} className="jp-ModelHub-details">
+      {error !== null && (
+        <div className="jp-ModelHub-error" role="alert">
+          {error}
+        </div>
+      )}
+      {detail === null && error === null && (
+        <div className="jp-ModelHub-loading" role="status">
+          Loading versions…
+        </div>
+      )}
+      {detail !== null && (
+        <ul
+          className="jp-ModelHub-versionList"
+          aria-label={`Versions of ${name}`}
+        >
+          {[...detail.versions].reverse().map(version => (
+            <VersionRow key={version.tag} version={version} />
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+/**
+ * One version of a model.
+ */
+function VersionRow(props: { version: IModelVersion }): JSX.Element {
+  const { version } = props;
+  const { meta } = version;
+  const metrics = Object.entries(meta.metrics ?? {});
+  const stages: StageAssignments = {};
+  for (const stage of version.stages) {
+    stages[stage] = meta.version;
+  }
+  return (
+    <li
+      className={`jp-ModelHub-versionRow${
+        version.deprecated ? ' jp-mod-deprecated' : ''
+      }`}
+      data-version={meta.version}
+    >
+      <div className="jp-ModelHub-versionHeader">
+        <span className="jp-ModelHub-versionName">{meta.version}</span>
+        {meta.flavor && (
+          <span className="jp-ModelHub-flavor">{meta.flavor}</span>
+        )}
+        <span className="jp-ModelHub-commit" title={version.commit}>
+          {version.commit.slice(0, 7)}
+        </span>
+      </div>
+      <StageBadges stages={stages} deprecated={version.deprecated} />
+      {meta.description && (
+        <div className="jp-ModelHub-description">{meta.description}</div>
+      )}
+      {metrics.length > 0 && (
+        <dl className="jp-ModelHub-metrics">
+          {metrics.map(([key, value]) => (
+            <React.Fragment key={key}>
+              <dt>{key}</dt>
+              <dd>{String(value)}</dd>
+            </React.Fragment>
+          ))}
+        </dl>
+      )}
+    </li>
+  );
+}
+
+/**
+ * Turn a model name into a string usable inside an element id.
+ */
+function cssIdentifier(name: string): string {
+  return name.replace(/[^A-Za-z0-9_-]/g, '_');
+}
