@@ -192,8 +192,13 @@ def build_state(tags: object) -> dict[str, ModelState]:
             if event.kind == "deregister" and event.version in state.versions:
                 state.versions[event.version].deregistered = True
         _apply_stage_events(state, stage_events.get(name, []))
-        state.events.sort(key=lambda e: (e.time, e.tag))
+        state.events.sort(key=lambda e: (e.time, e.kind != "register", _counter(e.tag)))
     return models
+
+
+def _counter(tag: str) -> int:
+    match = TAG_RE.match(tag)
+    return int(match["counter"]) if match and match["counter"] else 0
 
 
 def _apply_stage_events(

@@ -1,0 +1,53 @@
+"""``modelhub``: the command line, for terminals and CI pipelines.
+
+A thin adapter: parse, one ``Hub`` call (through ``commands``), print. A user mistake prints
+one line to stderr and exits with code 2; there is no traceback for a ``ModelHubError``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import commands
+from .errors import ModelHubError
+from .hub import Hub
+
+
+def _resolve_data(value: str, raw: bool) -> Any:
+    return value if raw else commands.read_table(value)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 2 user error)."""
+    parser = commands.build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-") and argv[0] not in commands.HANDLERS:
+        close = commands.suggest_command(argv[0])
+        hint = f" Did you mean `modelhub {close}`?" if close else ""
+        print(
+            f"modelhub: unknown command {argv[0]!r}.{hint} See `modelhub --help`.", file=sys.stderr
+        )
+        return 2
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    ctx = commands.Context(
+        open_hub=lambda: Hub(args.hub),
+        init_hub=lambda path, remote: Hub.init(path or args.hub, remote=remote),
+        resolve_model=lambda value: value,
+        resolve_data=_resolve_data,
+    )
+    try:
+        view = commands.run(args, ctx)
+    except ModelHubError as exc:
+        print(f"modelhub: {exc}", file=sys.stderr)
+        return 2
+    print(view.to_json() if getattr(args, "json", False) else view.to_text())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""The verbs shared by the ``modelhub`` command line and the ``%modelhub`` magic.
+
+One parser definition and one dispatch table serve both adapters, so a verb means the same
+thing in a terminal and in a cell. Each handler parses nothing itself: it makes one ``Hub``
+call and returns a view (``Table`` or ``Message``) for the adapter to print or display.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidArgument
+from .hub import HUB_ENV, Hub
+from .views import Message, Table, history_table, models_table, version_detail, versions_table
+
+
+@dataclass
+class Context:
+    """What a handler needs from its adapter.
+
+    ``open_hub`` opens the hub the user chose; ``resolve_model`` turns the ``MODEL`` argument
+    of ``register`` into what to register (a path in a terminal, a variable in a notebook);
+    ``resolve_data(value, raw)`` does the same for data arguments, reading a table from a file
+    unless ``raw`` (then a path stays a path, to be hashed as it is).
+    """
+
+    open_hub: Callable[[], Hub]
+    init_hub: Callable[[str | None, str | None], Hub]
+    resolve_model: Callable[[str], Any]
+    resolve_data: Callable[[str, bool], Any]
+    notebook: str | None = None
+
+
+Handler = Callable[[argparse.Namespace, Context], "Table | Message"]
+HANDLERS: dict[str, Handler] = {}
+DESCRIPTIONS: dict[str, str] = {}
+
+
+def command(name: str, help: str) -> Callable[[Handler], Handler]:
+    def decorate(fn: Handler) -> Handler:
+        HANDLERS[name] = fn
+        DESCRIPTIONS[name] = help
+        return fn
+
+    return decorate
+
+
+def _key_values(items: list[str] | None, what: str) -> dict[str, Any]:
+    """Parse ``key=value`` pairs; values that read as JSON (numbers, true) become such."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidArgument(f"Invalid {what} {item!r}.", hint=f"Write --{what} key=value.")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def _when(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidArgument(
+            f"Invalid time {text!r}.", hint="Write it as ISO-8601, e.g. 2026-11-01T10:00:00+00:00."
+        ) from exc
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+# -- the verbs --------------------------------------------------------------------------------
+@command("init", "create a hub (git + DVC), optionally with a DVC remote")
+def _init(args: argparse.Namespace, ctx: Context) -> Message:
+    hub = ctx.init_hub(args.path, args.remote)
+    remotes = hub.registry.dvc.remotes()
+    details = [f"DVC remote: {', '.join(remotes.values())}"] if remotes else []
+    return Message(f"Hub ready at {hub.path}", {"path": str(hub.path), "remotes": remotes}, details)
+
+
+@command("register", "register a model as a new version")
+def _register(args: argparse.Namespace, ctx: Context) -> Message:
+    hub = ctx.open_hub()
+    model = ctx.resolve_model(args.model)
+    sample = ctx.resolve_data(args.sample, False) if args.sample else None
+    reference = ctx.resolve_data(args.reference, False) if args.reference else None
+    version = hub.register(
+        model,
+        args.name,
+        version=args.version,
+        bump=args.bump,
+        sample=sample,
+        reference=reference,
+        data=ctx.resolve_data(args.data, True) if args.data else None,
+        metrics=_key_values(args.metric, "metric"),
+        params=_key_values(args.param, "param"),
+        description=args.description or "",
+        labels=args.label or [],
+        onnx=args.onnx,
+        notebook=ctx.notebook,
+    )
+    meta = version.meta
+    details = [f"flavor {meta.flavor}, {meta.artifact.size:,} bytes, md5 {meta.artifact.md5}"]
+    if meta.signature:
+        details.append(
+            f"signature: {len(meta.signature.inputs)} inputs ({meta.signature.input_kind})"
+        )
+    if meta.reference:
+        details.append(f"reference data: {meta.reference.rows:,} rows kept for drift detection")
+    return Message(f"Registered {version.ref}", version, details)
+
+
+@command("ls", "list models with their latest version and stages")
+def _ls(args: argparse.Namespace, ctx: Context) -> Table:
+    return models_table(ctx.open_hub().ls())
+
+
+@command("show", "show one version: metadata, signature, lineage")
+def _show(args: argparse.Namespace, ctx: Context) -> Table:
+    return version_detail(ctx.open_hub().show(args.ref, at=_when(args.at)))
+
+
+@command("versions", "list every version of a model")
+def _versions(args: argparse.Namespace, ctx: Context) -> Table:
+    return versions_table(args.name, ctx.open_hub().versions(args.name))
+
+
+@command("history", "registrations and stage changes of a model, with who and when")
+def _history(args: argparse.Namespace, ctx: Context) -> Table:
+    return history_table(args.name, ctx.open_hub().history(args.name))
+
+
+@command("promote", "put a version into a stage (e.g. prod)")
+def _promote(args: argparse.Namespace, ctx: Context) -> Message:
+    event = ctx.open_hub().promote(args.ref, args.stage, args.message)
+    return Message(f"{event.name}@{event.version} is now in stage {event.stage!r}", event)
+
+
+@command("demote", "take a stage away from a version")
+def _demote(args: argparse.Namespace, ctx: Context) -> Message:
+    event = ctx.open_hub().demote(args.ref, args.stage, args.message)
+    return Message(f"{event.name}@{event.version} left stage {event.stage!r}", event)
+
+
+@command("deprecate", "mark a whole model deprecated")
+def _deprecate(args: argparse.Namespace, ctx: Context) -> Message:
+    event = ctx.open_hub().deprecate(args.name, args.message)
+    return Message(f"{event.name} is deprecated", event)
+
+
+@command("deregister", "withdraw one version (its history is kept)")
+def _deregister(args: argparse.Namespace, ctx: Context) -> Message:
+    event = ctx.open_hub().deregister(args.ref, args.message)
+    return Message(f"{event.name}@{event.version} is deregistered", event)
+
+
+@command("push", "upload artifacts to the hub's DVC remote")
+def _push(args: argparse.Namespace, ctx: Context) -> Message:
+    count = ctx.open_hub().push(args.ref)
+    return Message(f"Pushed {count} file(s)", {"transferred": count})
+
+
+@command("pull", "download artifacts from the hub's DVC remote")
+def _pull(args: argparse.Namespace, ctx: Context) -> Message:
+    count = ctx.open_hub().pull(args.ref)
+    return Message(f"Pulled {count} file(s)", {"transferred": count})
+
+
+@command("doctor", "check the hub for leftovers of a crash (and --repair them)")
+def _doctor(args: argparse.Namespace, ctx: Context) -> Table:
+    report = ctx.open_hub().doctor(repair=args.repair)
+    verdict = (
+        f"Hub is healthy ({report.checked_versions} versions checked)."
+        if not report.findings
+        else (
+            "Repaired." if report.ok else "Problems found; run with --repair to mend what can be."
+        )
+    )
+    return Table(
+        ["problem", "where", "detail", "repaired"],
+        [[f.kind, f.subject, f.detail, f.repaired] for f in report.findings],
+        title=verdict,
+        payload=report,
+        empty="",
+    )
+
+
+# -- the parser -------------------------------------------------------------------------------
+class HelpfulParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose "invalid choice" error names the closest verb."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        if "invalid choice:" in message:
+            word = message.split("invalid choice:", 1)[1].split("'")[1]
+            close = suggest_command(word)
+            message = f"unknown command {word!r}." + (
+                f" Did you mean {close!r}?" if close else " See --help for the commands."
+            )
+        return super().error(message)
+
+
+def build_parser(
+    parser_class: type[argparse.ArgumentParser] = HelpfulParser,
+    prog: str = "modelhub",
+    model_help: str = "path of a .joblib/.pkl/.onnx file or of a folder",
+) -> argparse.ArgumentParser:
+    """The parser of every verb; adapters pass their own ``parser_class`` (e.g. one that
+    raises instead of exiting)."""
+    parser = parser_class(
+        prog=prog,
+        description="Register, version and stage models in a git + DVC hub.",
+        epilog=f"The hub is --hub PATH, else ${HUB_ENV}, else ~/modelhub. "
+        f"Run `{prog} COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("--hub", help=f"hub folder (default: ${HUB_ENV} or ~/modelhub)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
+
+    def verb(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=DESCRIPTIONS[name],
+            description=DESCRIPTIONS[name].capitalize() + ".",
+            **kwargs,
+        )
+        p.add_argument("--json", action="store_true", help="print JSON for scripts")
+        return p
+
+    p = verb("init")
+    p.add_argument("path", nargs="?", help="where to create the hub (default: the default hub)")
+    p.add_argument("--remote", help="DVC remote URL or local folder for artifacts")
+
+    p = verb("register")
+    p.add_argument("model", metavar="MODEL", help=model_help)
+    p.add_argument("--name", required=True, help="model name: lowercase letters, digits, '-', '_'")
+    p.add_argument("--version", help="explicit version vX.Y.Z (default: bump the latest)")
+    p.add_argument(
+        "--bump",
+        choices=["major", "minor", "patch"],
+        default="patch",
+        help="which part to bump (default: patch)",
+    )
+    p.add_argument("--sample", help="sample input (signature inference)")
+    p.add_argument("--reference", help="training features; a sample is kept for drift detection")
+    p.add_argument("--data", help="training data whose hash is recorded as lineage")
+    p.add_argument("--metric", action="append", metavar="KEY=VALUE", help="a metric (repeatable)")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="a parameter (repeatable)")
+    p.add_argument("--description", "-d", help="what this version is")
+    p.add_argument("--label", action="append", help="a label (repeatable)")
+    p.add_argument("--onnx", action="store_true", help="also convert a scikit-learn model to ONNX")
+
+    verb("ls")
+    p = verb("show")
+    p.add_argument("ref", help="NAME, NAME@v1.2.0, NAME@latest or NAME#STAGE")
+    p.add_argument("--at", help="resolve a stage as it was at this ISO-8601 time")
+    verb("versions").add_argument("name")
+    verb("history").add_argument("name")
+    for name in ("promote", "demote"):
+        p = verb(name)
+        p.add_argument("ref", help="NAME@VERSION (or NAME#STAGE)")
+        p.add_argument("--stage", required=True, help="stage name, e.g. prod or staging")
+        p.add_argument("--message", "-m", help="why (kept in the tag)")
+    p = verb("deprecate")
+    p.add_argument("name")
+    p.add_argument("--message", "-m")
+    p = verb("deregister")
+    p.add_argument("ref", help="NAME@VERSION")
+    p.add_argument("--message", "-m")
+    for name in ("push", "pull"):
+        verb(name).add_argument("ref", nargs="?", help="one version (default: all)")
+    verb("doctor").add_argument("--repair", action="store_true", help="mend what can be mended")
+    return parser
+
+
+def suggest_command(word: str) -> str | None:
+    """The closest known verb to a mistyped one."""
+    close = difflib.get_close_matches(word, list(HANDLERS), n=1, cutoff=0.5)
+    return close[0] if close else None
+
+
+def run(args: argparse.Namespace, ctx: Context) -> Table | Message:
+    """Execute a parsed command line."""
+    return HANDLERS[args.command](args, ctx)
+
+
+def read_table(value: str) -> Any:
+    """Read a CSV or Parquet file into a DataFrame (for --sample and --reference)."""
+    import pandas as pd
+
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise InvalidArgument(f"No data file at {path}.", hint="Give a .csv or .parquet file.")
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix.lower() in (".csv", ".txt"):
+        return pd.read_csv(path)
+    raise InvalidArgument(f"Cannot read {path.name}: use a .csv or .parquet file.")

@@ -1,0 +1,214 @@
+"""Views of records for people: one object renders as an aligned text table in a terminal,
+an HTML table in a notebook (``_repr_html_``) and JSON for scripts.
+
+Shared by the CLI and the magics so that both show the same thing.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .models import HistoryEvent, ModelSummary, ModelVersion, Record
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_cell(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+@dataclass
+class Table:
+    """Rows under named columns, with an optional title and a JSON payload for ``--json``."""
+
+    columns: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+    title: str = ""
+    payload: Any = None
+    empty: str = "(nothing)"
+
+    def to_text(self) -> str:
+        cells = [[_cell(v) for v in row] for row in self.rows]
+        lines = [self.title] if self.title else []
+        if not cells:
+            return "\n".join([*lines, self.empty])
+        widths = [
+            max(len(str(col)), *(len(row[i]) for row in cells))
+            for i, col in enumerate(self.columns)
+        ]
+        lines.append(
+            "  ".join(
+                str(c).upper().ljust(w) for c, w in zip(self.columns, widths, strict=True)
+            ).rstrip()
+        )
+        for row in cells:
+            lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        title = f"<p><strong>{html.escape(self.title)}</strong></p>" if self.title else ""
+        if not self.rows:
+            return f"{title}<p><em>{html.escape(self.empty)}</em></p>"
+        head = "".join(
+            f"<th style='text-align:left'>{html.escape(str(c))}</th>" for c in self.columns
+        )
+        body = "".join(
+            "<tr>"
+            + "".join(f"<td style='text-align:left'>{html.escape(_cell(v))}</td>" for v in row)
+            + "</tr>"
+            for row in self.rows
+        )
+        return f"{title}<table class='jp-ModelHub-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def to_json(self) -> str:
+        return json.dumps(_plain(self.payload), indent=2, default=str)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+
+@dataclass
+class Message:
+    """A one-line result (``Registered fraud@v0.0.3``) with its record for ``--json``."""
+
+    text: str
+    payload: Any = None
+    details: list[str] = field(default_factory=list)
+
+    def to_text(self) -> str:
+        return "\n".join([self.text, *self.details])
+
+    def _repr_html_(self) -> str:
+        extra = "".join(f"<br><span>{html.escape(d)}</span>" for d in self.details)
+        return f"<div class='jp-ModelHub-message'>{html.escape(self.text)}{extra}</div>"
+
+    def to_json(self) -> str:
+        return json.dumps(_plain(self.payload), indent=2, default=str)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Record):
+        return value.to_dict()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def models_table(models: list[ModelSummary]) -> Table:
+    return Table(
+        ["name", "latest", "versions", "stages", "updated"],
+        [
+            [
+                m.name + (" (deprecated)" if m.deprecated else ""),
+                m.latest,
+                m.versions,
+                m.stages,
+                m.updated,
+            ]
+            for m in models
+        ],
+        payload=models,
+        empty="No models yet. Register one with `%modelhub register MODEL --name NAME`.",
+    )
+
+
+def versions_table(name: str, versions: list[ModelVersion]) -> Table:
+    return Table(
+        ["version", "stages", "flavor", "metrics", "author", "created", "description"],
+        [
+            [
+                v.version,
+                v.stages,
+                v.meta.flavor,
+                v.meta.metrics,
+                v.meta.author,
+                v.meta.created,
+                v.meta.description,
+            ]
+            for v in versions
+        ],
+        title=f"Versions of {name}",
+        payload=versions,
+    )
+
+
+def version_detail(version: ModelVersion) -> Table:
+    meta = version.meta
+    signature = meta.signature
+    rows: list[list[Any]] = [
+        ["version", version.ref],
+        ["stages", version.stages],
+        ["flavor", f"{meta.flavor} ({meta.model_type})" if meta.model_type else meta.flavor],
+        ["files", sorted(meta.files.values())],
+        [
+            "artifact",
+            f"{meta.artifact.md5} ({meta.artifact.size:,} bytes, {meta.artifact.nfiles} files)",
+        ],
+        ["created", f"{_cell(meta.created)} by {meta.author}"],
+        ["description", meta.description],
+        ["labels", meta.labels],
+        ["metrics", meta.metrics],
+        ["params", meta.params],
+    ]
+    if signature:
+        inputs = ", ".join(f"{f.name}:{f.dtype}" for f in signature.inputs[:12])
+        if len(signature.inputs) > 12:
+            inputs += f", … ({len(signature.inputs)} in all)"
+        rows.append(["inputs", f"{signature.input_kind} {list(signature.input_shape)}: {inputs}"])
+        if signature.outputs:
+            rows.append(["outputs", ", ".join(f"{f.name}:{f.dtype}" for f in signature.outputs)])
+    lineage = meta.lineage
+    rows += [
+        ["data hash", lineage.data_hash],
+        [
+            "code commit",
+            f"{lineage.code_commit or ''}{' (uncommitted changes)' if lineage.code_dirty else ''}",
+        ],
+        ["notebook", lineage.notebook],
+        ["environment", {"python": lineage.python, **lineage.environment}],
+    ]
+    if meta.reference:
+        ref = meta.reference
+        rows.append(
+            [
+                "reference data",
+                f"{ref.rows:,} of {ref.total_rows:,} rows, {len(ref.columns)} columns",
+            ]
+        )
+    rows.append(["git", f"tag {version.tag}, commit {version.commit[:12]}"])
+    return Table(
+        ["field", "value"], [r for r in rows if r[1] not in (None, "", (), [], {})], payload=version
+    )
+
+
+def history_table(name: str, events: list[HistoryEvent]) -> Table:
+    return Table(
+        ["time", "event", "version", "stage", "author", "tag"],
+        [[e.time, e.kind, e.version, e.stage, e.author, e.tag] for e in events],
+        title=f"History of {name}",
+        payload=events,
+    )
