@@ -82,13 +82,16 @@ class DvcStore:
         result = {}
         for section, values in self._config().items():
             if section.startswith("remote "):
-                result[section.split(" ", 1)[1].strip("'\"")] = values.get("url", "")
+                result[section.split(" ", 1)[1].strip('"')] = values.get("url", "")
         return result
 
     def _config(self) -> dict[str, dict[str, str]]:
         parser = configparser.ConfigParser(interpolation=None)
         parser.read([self.root / ".dvc" / "config", self.root / ".dvc" / "config.local"])
-        return {s: dict(parser.items(s)) for s in parser.sections()}
+        # DVC (configobj) writes sections as ['remote "name"']: drop the outer quotes.
+        return {
+            s.strip("'"): {k: v.strip("\"'") for k, v in parser.items(s)} for s in parser.sections()
+        }
 
     @property
     def cache_dir(self) -> Path:
@@ -291,19 +294,29 @@ class DvcStore:
         from dvc.exceptions import DvcException
         from dvc_data.hashfile.hash_info import HashInfo
 
-        hashes = [HashInfo("md5", obj.md5) for obj in objects]
+        def send(ids: list[str], repo: Any) -> int:
+            method = repo.cloud.push if verb == "push" else repo.cloud.pull
+            result = method([HashInfo("md5", i) for i in ids], remote=remote)
+            if result.failed:
+                raise BackendError(
+                    f"dvc {verb} could not transfer {len(result.failed)} file(s)",
+                    hint="Check the remote's URL and credentials (`dvc remote list`).",
+                )
+            return len(result.transferred)
+
+        # DVC's cloud transfer does not expand folder (.dir) objects: list their files
+        # ourselves (after fetching the lists, when pulling).
+        trees = [o.md5 for o in objects if o.md5.endswith(".dir")]
         try:
             with self.open_repo() as repo:
-                method = repo.cloud.push if verb == "push" else repo.cloud.pull
-                result = method(hashes, remote=remote)
+                count = 0
+                if verb == "pull":
+                    count += send([t for t in trees if not self.object_path(t).exists()], repo)
+                files = [m for o in objects for _, m in self.tree_entries(o)]
+                count += send(files + (trees if verb == "push" else []), repo)
         except DvcException as exc:
             raise BackendError(f"dvc {verb} failed: {exc}") from exc
-        if result.failed:
-            raise BackendError(
-                f"dvc {verb} could not transfer {len(result.failed)} file(s)",
-                hint="Check the remote's URL and credentials (`dvc remote list`).",
-            )
-        return len(result.transferred)
+        return count
 
     @contextmanager
     def open_repo(self) -> Iterator[Any]:

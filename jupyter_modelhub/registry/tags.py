@@ -235,7 +235,6 @@ def _apply_stage_events(
         if not unassign:
             granted.append(version)  # type: ignore[arg-type]
     for stage, granted in holders.items():
-        for version in granted:
-            state.versions[version].stages.append(stage)
-        if granted:
+        if granted:  # like an MLflow alias, a stage names one version: the latest granted
             state.stages[stage] = granted[-1]
+            state.versions[granted[-1]].stages.append(stage)

@@ -1,0 +1,274 @@
+"""REST handlers under ``/modelhub/api/``: parse the request, make one ``Hub`` call, send JSON.
+
+``ModelHubHandler`` is the one base class. It answers every error with the body
+``{"error": CODE, "message": ...}``: a ``ModelHubError`` with its own ``http_status`` and
+``to_dict()``, tornado's HTTP errors (403, 404, ...) with a code for their status, anything
+else with a 500 whose details go to the server log only. ``Hub`` is synchronous, so its calls
+run in a thread pool, off the server's event loop. The API is written down in
+``docs/openapi.yaml``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import quote
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from jupyter_server.utils import url_path_join
+from tornado import web
+from tornado.httputil import responses
+
+from ..errors import HubNotFound, InvalidArgument, ModelHubError, NotFound
+from ..hub import Hub
+from ..registry.refs import ModelRef, SemVer, validate_name
+from . import parsing
+
+if TYPE_CHECKING:
+    from . import ModelHubApp
+
+T = TypeVar("T")
+
+API_PREFIX = "modelhub/api"
+AUTH_RESOURCE = "modelhub"
+_SEGMENT = r"([^/]+)"  # any one path segment: the domain, not the router, judges names
+
+# Codes for errors that tornado or jupyter_server raise before or around our code.
+_STATUS_CODES = {
+    400: InvalidArgument.code,
+    403: "PERMISSION_DENIED",
+    404: NotFound.code,
+    405: "METHOD_NOT_ALLOWED",
+}
+
+REGISTER_FIELDS = (
+    "path",
+    "name",
+    "description",
+    "version",
+    "bump",
+    "metrics",
+    "params",
+    "labels",
+    "onnx",
+)
+PROMOTE_FIELDS = ("version", "stage", "message")
+
+
+class ModelHubHandler(ExtensionHandlerMixin, APIHandler):
+    """Base of every ModelHub handler: hub access, JSON bodies, and one error mapping."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def modelhub_app(self) -> ModelHubApp:
+        return cast("ModelHubApp", self.extensionapp)
+
+    async def run(self, call: Callable[[Hub], T]) -> T:
+        """Open the configured hub and run ``call`` on it in a worker thread."""
+        location = self.modelhub_app.hub_location()
+        return await asyncio.get_running_loop().run_in_executor(None, lambda: call(Hub(location)))
+
+    def json_body(self, allowed: tuple[str, ...]) -> dict[str, Any]:
+        """The request body as a JSON object with only ``allowed`` keys (else a 400)."""
+        return parsing.json_object(self.request.body, allowed)
+
+    def reply(self, payload: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(payload))
+
+    # -- errors ----------------------------------------------------------------------------------
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Answer every error as ``{"error": CODE, "message": TEXT}``."""
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, ModelHubError):
+            self.set_status(error.http_status)
+            body = error.to_dict()
+        elif isinstance(error, web.HTTPError):
+            message = error.log_message or error.reason or responses.get(status_code, "Error")
+            if error.log_message and error.args:
+                message = error.log_message % error.args
+            body = {"error": _status_code_name(status_code), "message": message}
+        else:
+            body = {
+                "error": "INTERNAL_ERROR",
+                "message": f"Unexpected server error ({type(error).__name__}); "
+                "the Jupyter server's log has the details.",
+            }
+        self.finish(json.dumps(body))
+
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """A user's mistake is a one-line warning; only real bugs get a traceback."""
+        if isinstance(value, ModelHubError):
+            self.log.warning(
+                "%d %s %s: %s", value.http_status, self.request.method, self.request.uri, value
+            )
+            return
+        super().log_exception(typ, value, tb)
+
+
+def _status_code_name(status: int) -> str:
+    if status in _STATUS_CODES:
+        return _STATUS_CODES[status]
+    return "INTERNAL_ERROR" if status >= 500 else "HTTP_ERROR"
+
+
+# -- routes ----------------------------------------------------------------------------------------
+class HubHandler(ModelHubHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        """Where the hub is, whether it exists, and how many models it holds."""
+        location = self.modelhub_app.hub_location()
+
+        def describe(hub: Hub) -> dict[str, Any]:
+            return {"path": str(hub.path), "exists": True, "models": len(hub.ls())}
+
+        try:
+            self.reply(await self.run(describe))
+        except HubNotFound:
+            self.reply({"path": str(location.absolute()), "exists": False, "models": 0})
+
+
+class ModelsHandler(ModelHubHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        """Every model with its latest version and stage holders."""
+        summaries = await self.run(lambda hub: hub.ls())
+        self.reply({"models": [s.to_dict() for s in summaries]})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """Register a file or folder of the server's root directory as a new version."""
+        body = self.json_body(REGISTER_FIELDS)
+        name = parsing.field(body, "name", str, required=True)
+        requested = parsing.field(body, "path", str, required=True)
+        assert name is not None and requested is not None
+        source = parsing.path_in_root(self.serverapp.root_dir, requested)
+        options: dict[str, Any] = {
+            "version": parsing.field(body, "version", str),
+            "bump": parsing.field(body, "bump", str) or "patch",
+            "metrics": parsing.number_map(body, "metrics"),
+            "params": parsing.field(body, "params", dict),
+            "description": parsing.field(body, "description", str) or "",
+            "labels": parsing.string_list(body, "labels") or [],
+            "onnx": bool(parsing.field(body, "onnx", bool)),
+        }
+        version = await self.run(lambda hub: hub.register(str(source), name, **options))
+        self.set_header(
+            "Location",
+            url_path_join(self.base_url, API_PREFIX, "versions", quote(version.ref, safe="")),
+        )
+        self.reply(version.to_dict(), status=201)
+
+
+class ModelHandler(ModelHubHandler):
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        """Every live version of a model, newest first, and which version holds each stage."""
+        versions = await self.run(lambda hub: hub.versions(name))
+        stages = {stage: v.version for v in versions for stage in v.stages}
+        self.reply(
+            {
+                "name": name,
+                "versions": [v.to_dict() for v in versions],
+                "stages": dict(sorted(stages.items())),
+            }
+        )
+
+
+class HistoryHandler(ModelHubHandler):
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        """Registrations and stage changes of a model, oldest first."""
+        events = await self.run(lambda hub: hub.history(name))
+        self.reply({"events": [e.to_dict() for e in events]})
+
+
+class VersionHandler(ModelHubHandler):
+    @web.authenticated
+    async def get(self, ref: str) -> None:
+        """One version: ``name``, ``name@v1.2.0``, ``name@latest`` or ``name#stage``."""
+        version = await self.run(lambda hub: hub.show(ref))
+        self.reply(version.to_dict())
+
+
+class StagesHandler(ModelHubHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        """Put a version of the model into a stage; the stage's previous holder leaves it."""
+        validate_name(name)
+        body = self.json_body(PROMOTE_FIELDS)
+        version = parsing.field(body, "version", str, required=True)
+        stage = parsing.field(body, "stage", str, required=True)
+        message = parsing.field(body, "message", str)
+        assert version is not None and stage is not None
+        ref = str(ModelRef(name, version=str(SemVer.parse(version))))
+        event = await self.run(lambda hub: hub.promote(ref, stage, message))
+        self.reply(event.to_dict())
+
+
+class StageHandler(ModelHubHandler):
+    @web.authenticated
+    @authorized
+    async def delete(self, name: str, stage: str) -> None:
+        """Take the stage away from the version that holds it."""
+        validate_name(name)
+        event = await self.run(lambda hub: hub.demote(name, stage))
+        self.reply(event.to_dict())
+
+
+class UnknownEndpointHandler(ModelHubHandler):
+    """A JSON 404 for any other path under the API, instead of an HTML page."""
+
+    def _unknown(self, path: str) -> None:
+        raise NotFound(
+            f"No ModelHub API endpoint at /{API_PREFIX}/{path}.",
+            hint="The endpoints are described in jupyter-modelhub's docs/openapi.yaml.",
+        )
+
+    @web.authenticated
+    def get(self, path: str) -> None:
+        self._unknown(path)
+
+    @web.authenticated
+    def post(self, path: str) -> None:
+        self._unknown(path)
+
+    @web.authenticated
+    def put(self, path: str) -> None:
+        self._unknown(path)
+
+    @web.authenticated
+    def patch(self, path: str) -> None:
+        self._unknown(path)
+
+    @web.authenticated
+    def delete(self, path: str) -> None:
+        self._unknown(path)
+
+
+def routes() -> list[tuple[str, type[ModelHubHandler]]]:
+    """URL patterns (relative to the server's base URL) and their handlers."""
+    api, segment = API_PREFIX, _SEGMENT
+    return [
+        (rf"/{api}/hub", HubHandler),
+        (rf"/{api}/models", ModelsHandler),
+        (rf"/{api}/models/{segment}", ModelHandler),
+        (rf"/{api}/models/{segment}/history", HistoryHandler),
+        (rf"/{api}/models/{segment}/stages", StagesHandler),
+        (rf"/{api}/models/{segment}/stages/{segment}", StageHandler),
+        (rf"/{api}/versions/{segment}", VersionHandler),
+        (rf"/{api}/(.*)", UnknownEndpointHandler),
+    ]

@@ -1,0 +1,41 @@
+"""Shared fixtures: a fresh hub per test, small fitted models, and the Jupyter server plugin."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+@pytest.fixture
+def hub_path(tmp_path: Path) -> Path:
+    return tmp_path / "hub"
+
+
+@pytest.fixture
+def hub(hub_path: Path):
+    from jupyter_modelhub import Hub
+
+    return Hub.init(hub_path)
+
+
+@pytest.fixture(scope="session")
+def training_data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
+    return X, y
+
+
+@pytest.fixture(scope="session")
+def classifier(training_data):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = training_data
+    return LogisticRegression().fit(X, y)
