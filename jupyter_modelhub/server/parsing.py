@@ -70,8 +70,7 @@ def field(body: dict[str, Any], key: str, kind: type[T], *, required: bool = Fal
     # bool is an int in Python, but true is not a number in JSON (nor a number a bool).
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise InvalidArgument(
-            f"The field {key!r} must be {_KINDS.get(kind, kind.__name__)}, "
-            f"not {_json_kind(value)}."
+            f"The field {key!r} must be {_KINDS.get(kind, kind.__name__)}, not {_json_kind(value)}."
         )
     return value
 
