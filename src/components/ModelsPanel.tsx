@@ -129,7 +129,7 @@ export function ModelsView(props: IModelsViewProps): JSX.Element {
           <div className="jp-ModelHub-empty" role="status">
             <p>No model is registered yet.</p>
             <p>
-              Register one from a notebook cell with{' '}
+              Register one from a notebook cell with:
               <code className="jp-ModelHub-code">{REGISTER_HINT}</code>
             </p>
           </div>
@@ -196,9 +196,11 @@ function ModelRow(props: IModelRowProps): JSX.Element {
         >
           {summary.latest ?? '—'}
         </span>
-        <span className="jp-ModelHub-versionCount">{versionCount}</span>
       </button>
-      <StageBadges stages={summary.stages} deprecated={summary.deprecated} />
+      <div className="jp-ModelHub-modelMeta">
+        <span className="jp-ModelHub-versionCount">{versionCount}</span>
+        <StageBadges stages={summary.stages} deprecated={summary.deprecated} />
+      </div>
       {expanded && (
         <ModelDetails id={detailsId} model={model} name={summary.name} />
       )}
