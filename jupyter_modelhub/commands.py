@@ -198,8 +198,8 @@ def _doctor(args: argparse.Namespace, ctx: Context) -> Table:
 class HelpfulParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose "invalid choice" error names the closest verb."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
-        if "invalid choice:" in message:
+    def error(self, message: str) -> Any:
+        if message.startswith("argument COMMAND: invalid choice:"):
             word = message.split("invalid choice:", 1)[1].split("'")[1]
             close = suggest_command(word)
             message = f"unknown command {word!r}." + (

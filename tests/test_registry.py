@@ -122,7 +122,12 @@ def test_versions_bump_patch_by_default_and_minor_or_major_on_request(hub: Hub, 
     assert hub.register(classifier, "m", version="2.5.0").version == "v2.5.0"
     assert hub.register(classifier, "m").version == "v2.5.1"
     assert [v.version for v in hub.versions("m")] == [
-        "v2.5.1", "v2.5.0", "v1.0.0", "v0.1.0", "v0.0.2", "v0.0.1",
+        "v2.5.1",
+        "v2.5.0",
+        "v1.0.0",
+        "v0.1.0",
+        "v0.0.2",
+        "v0.0.1",
     ]
 
 
@@ -213,7 +218,9 @@ def test_joblib_file_registers_as_sklearn(hub: Hub, classifier, training_data, t
     np.testing.assert_array_equal(hub.load("from-file").predict(X), classifier.predict(X))
 
 
-def test_onnx_conversion_keeps_both_and_predicts_the_same(hub: Hub, classifier, training_data) -> None:
+def test_onnx_conversion_keeps_both_and_predicts_the_same(
+    hub: Hub, classifier, training_data
+) -> None:
     X, _ = training_data
     version = hub.register(classifier, "fraud", sample=X, onnx=True)
     assert version.meta.files == {"model": "model.joblib", "onnx": "model.onnx"}

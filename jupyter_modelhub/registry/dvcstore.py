@@ -267,11 +267,14 @@ class DvcStore:
         data = data or {}
         artifacts = data.setdefault("artifacts", {}) or {}
         data["artifacts"] = artifacts
+        previous = artifacts.get(name) or {}
         entry: dict[str, Any] = {"path": path, "type": "model"}
-        if desc:
-            entry["desc"] = desc.strip().splitlines()[0][:200]
+        summary = desc.strip().splitlines()[0][:200] if desc.strip() else previous.get("desc")
+        if summary:
+            entry["desc"] = summary  # the model's description: the latest one given
+        labels = list(labels) or previous.get("labels") or []
         if labels:
-            entry["labels"] = list(labels)
+            entry["labels"] = labels
         if artifacts.get(name) == entry:
             return False
         artifacts[name] = entry

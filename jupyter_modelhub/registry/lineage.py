@@ -81,7 +81,7 @@ def code_commit(where: Path) -> tuple[str | None, str | None, bool | None]:
 
 @lru_cache(maxsize=1)
 def _module_distributions() -> dict[str, list[str]]:
-    return metadata.packages_distributions()
+    return dict(metadata.packages_distributions())
 
 
 def environment(flavor: str, model_type: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..models import HistoryEvent
+from ..models import EventKind, HistoryEvent
 from .gitrepo import GitRepo, TagObject
 from .refs import SemVer
 
@@ -159,7 +159,7 @@ def build_state(tags: object) -> dict[str, ModelState]:
                 )
             )
         elif match["stage"]:
-            kind = "unassign" if match["unassign"] else "assign"
+            kind: EventKind = "unassign" if match["unassign"] else "assign"
             event = HistoryEvent(
                 name, kind, None, match["stage"], obj.tagger, when, tag, obj.commit, obj.subject
             )
