@@ -230,7 +230,10 @@ class StageHandler(ModelHubHandler):
 
 
 class UnknownEndpointHandler(ModelHubHandler):
-    """A JSON 404 for any other path under the API, instead of an HTML page."""
+    """A JSON 404 for any other path under the API, instead of an HTML page.
+
+    Its writing verbs are ``@authorized`` too, so that every writing verb of the API is.
+    """
 
     def _unknown(self, path: str) -> None:
         raise NotFound(
@@ -243,18 +246,22 @@ class UnknownEndpointHandler(ModelHubHandler):
         self._unknown(path)
 
     @web.authenticated
+    @authorized
     def post(self, path: str) -> None:
         self._unknown(path)
 
     @web.authenticated
+    @authorized
     def put(self, path: str) -> None:
         self._unknown(path)
 
     @web.authenticated
+    @authorized
     def patch(self, path: str) -> None:
         self._unknown(path)
 
     @web.authenticated
+    @authorized
     def delete(self, path: str) -> None:
         self._unknown(path)
 
