@@ -22,15 +22,7 @@ def _resolve_data(value: str, raw: bool) -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 2 user error)."""
     parser = commands.build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and not argv[0].startswith("-") and argv[0] not in commands.HANDLERS:
-        close = commands.suggest_command(argv[0])
-        hint = f" Did you mean `modelhub {close}`?" if close else ""
-        print(
-            f"modelhub: unknown command {argv[0]!r}.{hint} See `modelhub --help`.", file=sys.stderr
-        )
-        return 2
-    args = parser.parse_args(argv)
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
     if not args.command:
         parser.print_help()
         return 0

@@ -263,7 +263,7 @@ def test_unknown_references_suggest_close_names(hub: Hub, classifier) -> None:
     hub.register(classifier, "fraud")
     with pytest.raises(NotFound, match="Did you mean 'fraud'"):
         hub.show("frod")
-    with pytest.raises(NotFound, match="no version v9.9.9"):
+    with pytest.raises(NotFound, match=r"no version v9\.9\.9"):
         hub.show("fraud@v9.9.9")
     with pytest.raises(NotFound, match="stage 'prod'"):
         hub.show("fraud#prod")
