@@ -306,7 +306,8 @@ function ModelDetails(props: IModelDetailsProps): JSX.Element {
           className="jp-ModelHub-versionList"
           aria-label={`Versions of ${name}`}
         >
-          {[...detail.versions].reverse().map(version => (
+          {/* In the server's order: newest first. */}
+          {detail.versions.map(version => (
             <VersionRow key={version.tag} version={version} />
           ))}
         </ul>
