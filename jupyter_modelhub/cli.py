@@ -12,7 +12,6 @@ from typing import Any
 
 from . import commands
 from .errors import ModelHubError
-from .hub import Hub
 
 
 def _resolve_data(value: str, raw: bool) -> Any:
@@ -27,8 +26,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     ctx = commands.Context(
-        open_hub=lambda: Hub(args.hub),
-        init_hub=lambda path, remote: Hub.init(path or args.hub, remote=remote),
         resolve_model=lambda value: value,
         resolve_data=_resolve_data,
     )

@@ -25,14 +25,12 @@ from .views import Message, Table, history_table, models_table, version_detail, 
 class Context:
     """What a handler needs from its adapter.
 
-    ``open_hub`` opens the hub the user chose; ``resolve_model`` turns the ``MODEL`` argument
+    ``resolve_model`` turns the ``MODEL`` argument
     of ``register`` into what to register (a path in a terminal, a variable in a notebook);
     ``resolve_data(value, raw)`` does the same for data arguments, reading a table from a file
     unless ``raw`` (then a path stays a path, to be hashed as it is).
     """
 
-    open_hub: Callable[[], Hub]
-    init_hub: Callable[[str | None, str | None], Hub]
     resolve_model: Callable[[str], Any]
     resolve_data: Callable[[str, bool], Any]
     notebook: str | None = None
@@ -78,10 +76,15 @@ def _when(text: str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
+def _hub(args: argparse.Namespace) -> Hub:
+    """The hub chosen with --hub, else the default one."""
+    return Hub(args.hub)
+
+
 # -- the verbs --------------------------------------------------------------------------------
 @command("init", "create a hub (git + DVC), optionally with a DVC remote")
 def _init(args: argparse.Namespace, ctx: Context) -> Message:
-    hub = ctx.init_hub(args.path, args.remote)
+    hub = Hub.init(args.path or args.hub, remote=args.remote, exist_ok=args.exist_ok)
     remotes = hub.registry.dvc.remotes()
     details = [f"DVC remote: {', '.join(remotes.values())}"] if remotes else []
     return Message(f"Hub ready at {hub.path}", {"path": str(hub.path), "remotes": remotes}, details)
@@ -89,7 +92,7 @@ def _init(args: argparse.Namespace, ctx: Context) -> Message:
 
 @command("register", "register a model as a new version")
 def _register(args: argparse.Namespace, ctx: Context) -> Message:
-    hub = ctx.open_hub()
+    hub = _hub(args)
     model = ctx.resolve_model(args.model)
     sample = ctx.resolve_data(args.sample, False) if args.sample else None
     reference = ctx.resolve_data(args.reference, False) if args.reference else None
@@ -121,63 +124,63 @@ def _register(args: argparse.Namespace, ctx: Context) -> Message:
 
 @command("ls", "list models with their latest version and stages")
 def _ls(args: argparse.Namespace, ctx: Context) -> Table:
-    return models_table(ctx.open_hub().ls())
+    return models_table(_hub(args).ls())
 
 
 @command("show", "show one version: metadata, signature, lineage")
 def _show(args: argparse.Namespace, ctx: Context) -> Table:
-    return version_detail(ctx.open_hub().show(args.ref, at=_when(args.at)))
+    return version_detail(_hub(args).show(args.ref, at=_when(args.at)))
 
 
 @command("versions", "list every version of a model")
 def _versions(args: argparse.Namespace, ctx: Context) -> Table:
-    return versions_table(args.name, ctx.open_hub().versions(args.name))
+    return versions_table(args.name, _hub(args).versions(args.name))
 
 
 @command("history", "registrations and stage changes of a model, with who and when")
 def _history(args: argparse.Namespace, ctx: Context) -> Table:
-    return history_table(args.name, ctx.open_hub().history(args.name))
+    return history_table(args.name, _hub(args).history(args.name))
 
 
 @command("promote", "put a version into a stage (e.g. prod)")
 def _promote(args: argparse.Namespace, ctx: Context) -> Message:
-    event = ctx.open_hub().promote(args.ref, args.stage, args.message)
+    event = _hub(args).promote(args.ref, args.stage, args.message)
     return Message(f"{event.name}@{event.version} is now in stage {event.stage!r}", event)
 
 
 @command("demote", "take a stage away from a version")
 def _demote(args: argparse.Namespace, ctx: Context) -> Message:
-    event = ctx.open_hub().demote(args.ref, args.stage, args.message)
+    event = _hub(args).demote(args.ref, args.stage, args.message)
     return Message(f"{event.name}@{event.version} left stage {event.stage!r}", event)
 
 
 @command("deprecate", "mark a whole model deprecated")
 def _deprecate(args: argparse.Namespace, ctx: Context) -> Message:
-    event = ctx.open_hub().deprecate(args.name, args.message)
+    event = _hub(args).deprecate(args.name, args.message)
     return Message(f"{event.name} is deprecated", event)
 
 
 @command("deregister", "withdraw one version (its history is kept)")
 def _deregister(args: argparse.Namespace, ctx: Context) -> Message:
-    event = ctx.open_hub().deregister(args.ref, args.message)
+    event = _hub(args).deregister(args.ref, args.message)
     return Message(f"{event.name}@{event.version} is deregistered", event)
 
 
 @command("push", "upload artifacts to the hub's DVC remote")
 def _push(args: argparse.Namespace, ctx: Context) -> Message:
-    count = ctx.open_hub().push(args.ref)
+    count = _hub(args).push(args.ref)
     return Message(f"Pushed {count} file(s)", {"transferred": count})
 
 
 @command("pull", "download artifacts from the hub's DVC remote")
 def _pull(args: argparse.Namespace, ctx: Context) -> Message:
-    count = ctx.open_hub().pull(args.ref)
+    count = _hub(args).pull(args.ref)
     return Message(f"Pulled {count} file(s)", {"transferred": count})
 
 
 @command("doctor", "check the hub for leftovers of a crash (and --repair them)")
 def _doctor(args: argparse.Namespace, ctx: Context) -> Table:
-    report = ctx.open_hub().doctor(repair=args.repair)
+    report = _hub(args).doctor(repair=args.repair)
     verdict = (
         f"Hub is healthy ({report.checked_versions} versions checked)."
         if not report.findings
@@ -237,6 +240,7 @@ def build_parser(
     p = verb("init")
     p.add_argument("path", nargs="?", help="where to create the hub (default: the default hub)")
     p.add_argument("--remote", help="DVC remote URL or local folder for artifacts")
+    p.add_argument("--exist-ok", action="store_true", help="succeed if the hub already exists")
 
     p = verb("register")
     p.add_argument("model", metavar="MODEL", help=model_help)

@@ -14,7 +14,6 @@ from IPython.core.magic import Magics, line_magic, magics_class
 
 from .. import commands
 from ..errors import ModelHubError
-from ..hub import Hub
 from .namespace import UserNamespace, notebook_path
 from .parser import parse_line
 
@@ -45,8 +44,6 @@ class ModelHubMagics(Magics):
         hidden = self.shell.user_ns_hidden if self.shell is not None else {}
         namespace = UserNamespace(user_ns, hidden)
         ctx = commands.Context(
-            open_hub=lambda: Hub(args.hub),
-            init_hub=lambda path, remote: Hub.init(path or args.hub, remote=remote),
             resolve_model=namespace.resolve_model,
             resolve_data=namespace.resolve_data,
             notebook=notebook_path(user_ns),
