@@ -8,19 +8,21 @@ const SCREENSHOT = path.join(__dirname, '..', 'test-results', 'modelhub-panel.pn
 test.use({ autoGoto: false });
 
 test('a model registered through the REST API shows in the ModelHub panel', async ({
-  page
+  page,
+  tmpPath
 }) => {
-  // Put a fitted scikit-learn model in the server's root folder (contents API).
+  // Put a fitted scikit-learn model in the test's folder of the server (contents API).
+  const modelPath = `${tmpPath}/${MODEL_FILE}`;
   const uploaded = await page.contents.uploadFile(
     path.join(__dirname, '..', 'fixtures', MODEL_FILE),
-    MODEL_FILE
+    modelPath
   );
   expect(uploaded).toBe(true);
 
   // Register it as a new model with the ModelHub REST API.
   const response = await page.request.post('/modelhub/api/models', {
     data: {
-      path: MODEL_FILE,
+      path: modelPath,
       name: MODEL_NAME,
       description: 'Registered by the Galata test'
     }
