@@ -6,6 +6,7 @@ Async tests are run by pytest-jupyter's own hook on its event loop (no asyncio m
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -460,3 +461,87 @@ async def test_without_the_token_a_write_is_403_and_changes_nothing(jp_fetch, fr
     assert info.value.code == 403
     assert "xsrf" not in info.value.response.body.decode().lower()
     assert fraud.ls()[1].stages == {"prod": "v0.0.1"}
+
+
+# -- the written-down API ----------------------------------------------------------------------------
+OPENAPI = Path(__file__).parent.parent / "docs" / "openapi.yaml"
+
+
+def _json_schema(node: Any, components: dict[str, Any]) -> Any:
+    """An OpenAPI 3.0 schema as plain JSON Schema; objects must list every field they send."""
+    if isinstance(node, list):
+        return [_json_schema(item, components) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return _json_schema(components[node["$ref"].rsplit("/", 1)[1]], components)
+    schema = {
+        key: (
+            {k: _json_schema(v, components) for k, v in value.items()}
+            if key == "properties"
+            else _json_schema(value, components)
+        )
+        for key, value in node.items()
+        if key not in ("nullable", "example", "examples", "description")
+    }
+    if "properties" in schema:
+        schema.setdefault("additionalProperties", False)
+    return {"anyOf": [schema, {"type": "null"}]} if node.get("nullable") else schema
+
+
+@pytest.fixture(scope="module")
+def openapi() -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load(OPENAPI.read_text())
+
+
+def test_openapi_documents_exactly_the_routes(openapi) -> None:
+    from jupyter_modelhub.server.handlers import routes
+
+    documented = {
+        (re.sub(r"\{[^}]+\}", "([^/]+)", path), verb.upper())
+        for path, operations in openapi["paths"].items()
+        for verb in operations
+        if verb in ("get", "post", "put", "patch", "delete")
+    }
+    served = {
+        (pattern.removeprefix("/modelhub/api"), verb)
+        for pattern, handler in routes()
+        if not pattern.endswith("(.*)")
+        for verb in ("GET", "POST", "PUT", "PATCH", "DELETE")
+        if verb.lower() in vars(handler)
+    }
+    assert documented == served
+
+
+async def test_responses_match_the_openapi_schemas(api, fraud: Hub, openapi, model_file) -> None:
+    import jsonschema
+
+    components = openapi["components"]["schemas"]
+
+    async def check(method: str, path: str, status: int, body: Any = None, *segments: str):
+        code, reply = await api(method, *segments, body=body)
+        assert code == status, reply
+        operation = openapi["paths"][path][method.lower()]
+        response = operation["responses"][str(status)]
+        if "$ref" in response:
+            response = openapi["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+        schema = response["content"]["application/json"]["schema"]
+        jsonschema.validate(reply, _json_schema(schema, components))
+
+    await check("GET", "/hub", 200, None, "hub")
+    await check("GET", "/models", 200, None, "models")
+    await check("GET", "/models/{name}", 200, None, "models", "fraud")
+    await check("GET", "/models/{name}/history", 200, None, "models", "fraud", "history")
+    await check("GET", "/versions/{ref}", 200, None, "versions", "fraud#prod")
+    await check("GET", "/versions/{ref}", 404, None, "versions", "fraud@v9.0.0")
+    await check("GET", "/models/{name}", 400, None, "models", "UPPER")
+    promote = {"version": "v0.0.2", "stage": "prod"}
+    await check("POST", "/models/{name}/stages", 200, promote, "models", "fraud", "stages")
+    await check(
+        "DELETE", "/models/{name}/stages/{stage}", 200, None, "models", "fraud", "stages", "prod"
+    )
+    register = {"path": "work/model.joblib", "name": "fraud", "params": {"C": 1.0}}
+    await check("POST", "/models", 201, register, "models")
+    await check("POST", "/models", 409, {**register, "version": "v0.0.1"}, "models")
