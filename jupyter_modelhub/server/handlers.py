@@ -108,9 +108,9 @@ class ModelHubHandler(ExtensionHandlerMixin, APIHandler):
         value: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """A user's mistake is a one-line warning; only real bugs get a traceback."""
+        """A user's mistake gets one debug line (the access log has its status); bugs a traceback."""
         if isinstance(value, ModelHubError):
-            self.log.warning(
+            self.log.debug(
                 "%d %s %s: %s", value.http_status, self.request.method, self.request.uri, value
             )
             return
