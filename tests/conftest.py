@@ -9,6 +9,15 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+# Tests make git commits of their own (a user's code repository): give git an identity if the
+# machine has none. The hub itself falls back to the login name.
+for _var, _value in {
+    "GIT_AUTHOR_NAME": "Test User",
+    "GIT_AUTHOR_EMAIL": "test@example.org",
+    "GIT_COMMITTER_NAME": "Test User",
+    "GIT_COMMITTER_EMAIL": "test@example.org",
+}.items():
+    os.environ.setdefault(_var, _value)
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
