@@ -168,9 +168,13 @@ def _versions(registry: ModelRegistry, report: DoctorReport) -> None:
     for name, model in registry.state().items():
         live = model.live_versions()
         report.checked_versions += len(live)
-        texts = registry.git.show_files([(v.commit, f"models/{name}/meta.yaml") for v in live])
-        for state, text in zip(live, texts, strict=False):
-            if text is None:
+        files = ("meta.yaml", "artifact.dvc")
+        texts = registry.git.show_files(
+            [(v.commit, f"models/{name}/{f}") for v in live for f in files]
+        )
+        for i, state in enumerate(live):
+            meta_text, dvc_text = texts[2 * i], texts[2 * i + 1]
+            if meta_text is None:
                 report.findings.append(
                     Finding(
                         "missing-metadata",
@@ -178,15 +182,13 @@ def _versions(registry: ModelRegistry, report: DoctorReport) -> None:
                         "the tagged commit has no metadata; deregister this version",
                     )
                 )
-                continue
-            dvc_text = registry.git.show_files([(state.commit, f"models/{name}/artifact.dvc")])[0]
-            if dvc_text is None:
+            elif dvc_text is None:
                 report.findings.append(
                     Finding("missing-artifact-record", state.tag, "no artifact.dvc at its commit")
                 )
-                continue
-            obj = DvcStore.parse_dvc_file(dvc_text)
-            if not registry.dvc.has_object(obj) and not registry.dvc.remotes():
+            elif not registry.dvc.has_object(DvcStore.parse_dvc_file(dvc_text)) and not (
+                registry.dvc.remotes()
+            ):
                 report.findings.append(
                     Finding(
                         "missing-artifact",

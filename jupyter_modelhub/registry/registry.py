@@ -94,10 +94,15 @@ class ModelRegistry:
             raise NotFound(f"No model named {name!r} in this hub.", hint=_suggest(name, states))
         return model
 
-    def resolve(self, ref: str | ModelRef, at: datetime | None = None) -> VersionState:
+    def resolve(
+        self,
+        ref: str | ModelRef,
+        at: datetime | None = None,
+        states: dict[str, ModelState] | None = None,
+    ) -> VersionState:
         """Find the version a reference points at (optionally as the hub was at time ``at``)."""
         parsed = parse_ref(ref) if isinstance(ref, str) else ref
-        model = self._model(parsed.name, self.state(at=at))
+        model = self._model(parsed.name, self.state(at=at) if states is None else states)
         if parsed.version:
             found = model.versions.get(parsed.version)
             if found is None or found.deregistered:
@@ -170,10 +175,11 @@ class ModelRegistry:
 
     def show(self, ref: str, at: datetime | None = None) -> ModelVersion:
         """The full record of the version ``ref`` points at."""
-        state = self.resolve(ref, at=at)
+        states = self.state()
+        state = self.resolve(ref, states=states if at is None else self.state(at=at))
         name = parse_ref(ref).name
-        model = self._model(name)
-        current = model.versions.get(state.version, state)
+        model = self._model(name, states)
+        current = model.versions.get(state.version, state)  # with today's stages
         (meta,) = self._read_meta([current], name)
         return self._version_record(model, current, meta)
 
