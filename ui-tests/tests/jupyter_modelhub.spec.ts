@@ -3,7 +3,12 @@ import * as path from 'path';
 
 const MODEL_NAME = 'galata-demo';
 const MODEL_FILE = 'demo-model.joblib';
-const SCREENSHOT = path.join(__dirname, '..', 'test-results', 'modelhub-panel.png');
+const SCREENSHOT = path.join(
+  __dirname,
+  '..',
+  'test-results',
+  'modelhub-panel.png'
+);
 
 test.use({ autoGoto: false });
 
@@ -52,7 +57,9 @@ test('a model registered through the REST API shows in the ModelHub panel', asyn
 
   // Expanding the row lists the version with its flavor.
   await row.getByRole('button', { name: new RegExp(MODEL_NAME) }).click();
-  const versionRow = row.locator('.jp-ModelHub-versionRow[data-version="v0.0.1"]');
+  const versionRow = row.locator(
+    '.jp-ModelHub-versionRow[data-version="v0.0.1"]'
+  );
   await expect(versionRow).toBeVisible();
 
   await panel.screenshot({ path: SCREENSHOT });
