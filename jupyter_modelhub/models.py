@@ -232,3 +232,15 @@ class ModelSummary(Record):
     stages: dict[str, str]
     updated: datetime | None
     deprecated: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSummary:
+        updated = data.get("updated")
+        return cls(
+            name=str(data["name"]),
+            latest=data.get("latest"),
+            versions=int(data["versions"]),
+            stages=dict(data.get("stages") or {}),
+            updated=datetime.fromisoformat(updated) if updated else None,
+            deprecated=bool(data.get("deprecated", False)),
+        )

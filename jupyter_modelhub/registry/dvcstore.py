@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import BackendError, IntegrityError, NotFound
+from ..errors import BackendError, Conflict, IntegrityError, NotFound
 from ..models import StoredObject
 
 CHUNK = 4 * 1024 * 1024
@@ -108,26 +108,31 @@ class DvcStore:
 
     # -- storing ------------------------------------------------------------------------------
     def store_file(self, src: Path, progress: ProgressCallback | None = None) -> tuple[str, int]:
-        """Copy a file into the cache, hashing it on the way (one read); return (md5, size)."""
-        tmp_dir = self.cache_dir.parent.parent / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.md5(usedforsecurity=False)
-        size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="modelhub-")
-        try:
-            with open(src, "rb") as reader, os.fdopen(fd, "wb") as writer:
-                while chunk := reader.read(CHUNK):
-                    digest.update(chunk)
-                    writer.write(chunk)
-                    size += len(chunk)
-                    if progress:
-                        progress(len(chunk))
-            md5 = digest.hexdigest()
-            self._commit_object(Path(tmp_name), md5)
-        finally:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
-        return md5, size
+        """Put a file into the cache; return (md5, size).
+
+        The bytes are hashed once; only when the cache lacks them are they copied in (by the
+        kernel, ``copy_file_range``), so identical bytes cost neither storage nor writes.
+        """
+        before = os.stat(src)
+        md5 = file_md5(src, progress)
+        if not self.object_path(md5).exists():
+            tmp_dir = self.cache_dir.parent.parent / "tmp"
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="modelhub-")
+            os.close(fd)
+            try:
+                shutil.copyfile(src, tmp_name)
+                self._commit_object(Path(tmp_name), md5)
+            finally:
+                if os.path.exists(tmp_name):
+                    os.unlink(tmp_name)
+        after = os.stat(src)
+        if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+            raise Conflict(
+                f"{src} changed while it was being registered.",
+                hint="Register it again once nothing is writing to it.",
+            )
+        return md5, before.st_size
 
     def store_bytes(self, data: bytes, suffix: str = "") -> str:
         """Store bytes as an object (``suffix`` ``.dir`` for a tree); return the object's id."""
@@ -329,12 +334,16 @@ class DvcStore:
             yield repo
 
 
-def file_md5(path: Path) -> str:
+def file_md5(path: Path, progress: ProgressCallback | None = None) -> str:
     """DVC's md5 of a file's bytes."""
     digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as reader:
-        while chunk := reader.read(CHUNK):
-            digest.update(chunk)
+    with open(path, "rb", buffering=0) as reader:
+        buffer = bytearray(CHUNK)
+        view = memoryview(buffer)
+        while n := reader.readinto(buffer):
+            digest.update(view[:n])
+            if progress:
+                progress(n)
     return digest.hexdigest()
 
 

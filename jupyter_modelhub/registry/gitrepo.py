@@ -12,8 +12,8 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import BackendError, Conflict
 
@@ -21,8 +21,7 @@ _FIELD = "\x1f"
 _RECORD = "\x1e"
 
 
-@dataclass(frozen=True)
-class TagObject:
+class TagObject(NamedTuple):
     """What an annotated tag says: the commit it points at, who made it, when, and why."""
 
     commit: str

@@ -18,6 +18,8 @@ a crash at any step leaves at most an untagged commit or uncommitted files, whic
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -130,9 +132,24 @@ class ModelRegistry:
 
     # -- reading --------------------------------------------------------------------------------
     def ls(self) -> list[ModelSummary]:
-        """Every model with its latest version, version count and stage holders."""
+        """Every model with its latest version, version count and stage holders.
+
+        The answer is cached under a digest of every tag name and object id, so listing an
+        unchanged hub costs one ``git for-each-ref`` and reading a small file.
+        """
+        refs = self.git.tag_objects()
+        digest = hashlib.sha1(
+            "\n".join(f"{t} {o}" for t, o in refs.items()).encode(), usedforsecurity=False
+        ).hexdigest()
+        cache = self.runtime / "cache" / "ls.json"
+        try:
+            cached = json.loads(cache.read_text())
+            if cached.get("key") == digest:
+                return [ModelSummary.from_dict(m) for m in cached["models"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
         out = []
-        for name, model in sorted(self.state().items()):
+        for name, model in sorted(self.tags.read(refs=refs).items()):
             live = model.live_versions()
             if not live:
                 continue
@@ -146,6 +163,11 @@ class ModelRegistry:
                     deprecated=model.deprecated,
                 )
             )
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(cache, json.dumps({"key": digest, "models": [m.to_dict() for m in out]}))
+        except OSError:
+            pass  # a read-only hub still lists
         return out
 
     def _read_meta(self, items: Iterable[VersionState], name: str) -> list[VersionMeta]:
@@ -488,9 +510,9 @@ def _event_time(model: ModelState | None) -> int:
     """Now, but strictly after the model's last stage event: GTO orders them by tag time alone."""
     now = int(time.time())
     last = (
-        max((e.time for e in model.events if e.kind != "register"), default=None) if model else None
+        max((e[0] for e in model.raw_events if e[3] != "register"), default=None) if model else None
     )
-    return max(now, int(last.timestamp()) + 1) if last else now
+    return max(now, last + 1) if last is not None else now
 
 
 def _suggest(name: str, states: dict[str, ModelState]) -> str:

@@ -17,6 +17,7 @@ import json
 import os
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +29,7 @@ from .refs import SemVer
 _NAME = r"[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?"
 TAG_RE = re.compile(
     rf"^(?P<name>{_NAME})(?:"
-    rf"@(?P<version>v\d+\.\d+\.\d+)(?P<dereg>!)?"
+    rf"@(?P<version>v(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+))(?P<dereg>!)?"
     rf"|#(?P<stage>{_NAME})(?P<unassign>!)?"
     rf"|@(?P<deprecated>deprecated)"
     rf")(?:#(?P<counter>\d+))?$"
@@ -51,42 +52,68 @@ def deregister_tag(name: str, version: str, counter: int) -> str:
     return f"{name}@{version}!#{counter}"
 
 
-@dataclass
+@dataclass(slots=True)
 class VersionState:
     version: str
     semver: SemVer
     tag: str
     commit: str
     author: str
-    time: datetime
+    timestamp: int
     deregistered: bool = False
     stages: list[str] = field(default_factory=list)
 
+    @property
+    def time(self) -> datetime:
+        return datetime.fromtimestamp(self.timestamp, timezone.utc)
 
-@dataclass
+
+# (timestamp, kind order, counter, kind, version, stage, author, tag, commit, subject)
+RawEvent = tuple[int, int, int, EventKind, "str | None", "str | None", str, str, str, str]
+
+
+@dataclass(slots=True)
 class ModelState:
     """Everything the tags say about one model."""
 
     name: str
     versions: dict[str, VersionState] = field(default_factory=dict)
-    events: list[HistoryEvent] = field(default_factory=list)
+    raw_events: list[RawEvent] = field(default_factory=list)
     stages: dict[str, str] = field(default_factory=dict)
     counter: int = 0
     deprecated: bool = False
+    live: list[VersionState] = field(default_factory=list)
 
     def live_versions(self) -> list[VersionState]:
         """Registered (not deregistered) versions, oldest semver first."""
-        return sorted(
-            (v for v in self.versions.values() if not v.deregistered), key=lambda v: v.semver
-        )
+        return self.live
 
     def latest(self) -> VersionState | None:
-        live = self.live_versions()
-        return live[-1] if live else None
+        return self.live[-1] if self.live else None
 
     @property
     def updated(self) -> datetime | None:
-        return max((e.time for e in self.events), default=None)
+        if not self.raw_events:
+            return None
+        return datetime.fromtimestamp(max(e[0] for e in self.raw_events), timezone.utc)
+
+    @property
+    def events(self) -> list[HistoryEvent]:
+        """The model's history, oldest first (built on demand: ``ls`` never needs it)."""
+        return [
+            HistoryEvent(
+                self.name,
+                kind,
+                version,
+                stage,
+                author,
+                datetime.fromtimestamp(ts, timezone.utc),
+                tag,
+                commit,
+                subject,
+            )
+            for ts, _, _, kind, version, stage, author, tag, commit, subject in self.raw_events
+        ]
 
 
 class TagIndex:
@@ -101,7 +128,8 @@ class TagIndex:
         if self._cache is None:
             try:
                 raw = json.loads(self.cache_file.read_text())
-                self._cache = {oid: TagObject(*fields) for oid, fields in raw.items()}
+                make = TagObject._make
+                self._cache = {oid: make(fields) for oid, fields in raw.items()}
             except (OSError, ValueError, TypeError):
                 self._cache = {}
         return self._cache
@@ -111,12 +139,17 @@ class TagIndex:
         self._cache = cache
         self.cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.cache_file.with_name(f".{self.cache_file.name}.{os.getpid()}")
-        tmp.write_text(json.dumps({oid: list(obj.__dict__.values()) for oid, obj in cache.items()}))
+        tmp.write_text(json.dumps(cache, separators=(",", ":")))
         os.replace(tmp, self.cache_file)
 
-    def read(self, at: datetime | None = None) -> dict[str, ModelState]:
-        """Rebuild the state of every model from the repository's tags (as of ``at``, if given)."""
-        refs = self.git.tag_objects()
+    def read(
+        self, at: datetime | None = None, refs: dict[str, str] | None = None
+    ) -> dict[str, ModelState]:
+        """Rebuild the state of every model from the repository's tags (as of ``at``, if given).
+
+        ``refs`` (tag name -> tag object id, from ``GitRepo.tag_objects``) saves re-listing them.
+        """
+        refs = self.git.tag_objects() if refs is None else refs
         cache = self._load_cache()
         missing = [oid for oid in refs.values() if oid not in cache]
         if missing:
@@ -130,110 +163,84 @@ class TagIndex:
         )
 
 
-def build_state(tags: object) -> dict[str, ModelState]:
-    """Fold ``(tag name, tag object)`` pairs into model states, following GTO's semantics."""
+def build_state(tags: Iterable[tuple[str, TagObject]]) -> dict[str, ModelState]:
+    """Fold ``(tag name, tag object)`` pairs into model states, following GTO's semantics.
+
+    This is the hot path of ``ls``: one regex match per tag, no per-tag datetimes.
+    """
     models: dict[str, ModelState] = {}
-    stage_events: dict[str, list[tuple[int, int, str, str, bool, HistoryEvent]]] = defaultdict(list)
-    for tag, obj in tags:  # type: ignore[attr-defined]
-        match = TAG_RE.match(tag)
+    stage_events: dict[str, list[tuple[int, int, str, str, bool, str, str, str]]] = defaultdict(
+        list
+    )
+    match_tag = TAG_RE.match
+    for tag, obj in tags:
+        match = match_tag(tag)
         if not match:
             continue
-        name = match["name"]
+        name, version, stage, counter_text = match.group("name", "version", "stage", "counter")
         state = models.get(name)
         if state is None:
             state = models[name] = ModelState(name)
-        counter = int(match["counter"]) if match["counter"] else 0
-        state.counter = max(state.counter, counter)
-        when = datetime.fromtimestamp(obj.timestamp, timezone.utc)
-        version = match["version"]
+        counter = int(counter_text) if counter_text else 0
+        if counter > state.counter:
+            state.counter = counter
+        commit, tagger, _email, ts, subject = obj
         if version and not match["dereg"]:
-            semver = SemVer.try_parse(version)
-            if semver is None:
-                continue
-            state.versions[version] = VersionState(
-                version, semver, tag, obj.commit, obj.tagger, when
+            semver = SemVer(int(match["major"]), int(match["minor"]), int(match["patch"]))
+            state.versions[version] = VersionState(version, semver, tag, commit, tagger, ts)
+            state.raw_events.append(
+                (ts, 0, counter, "register", version, None, tagger, tag, commit, subject)
             )
-            state.events.append(
-                HistoryEvent(
-                    name, "register", version, None, obj.tagger, when, tag, obj.commit, obj.subject
-                )
-            )
-        elif match["stage"]:
-            kind: EventKind = "unassign" if match["unassign"] else "assign"
-            event = HistoryEvent(
-                name, kind, None, match["stage"], obj.tagger, when, tag, obj.commit, obj.subject
-            )
-            stage_events[name].append(
-                (counter, obj.timestamp, match["stage"], obj.commit, kind == "unassign", event)
-            )
+        elif stage:
+            unassign = bool(match["unassign"])
+            stage_events[name].append((counter, ts, stage, commit, unassign, tagger, tag, subject))
         elif match["deprecated"]:
             state.deprecated = True
-            state.events.append(
-                HistoryEvent(
-                    name, "deprecate", None, None, obj.tagger, when, tag, obj.commit, obj.subject
-                )
+            state.raw_events.append(
+                (ts, 1, counter, "deprecate", None, None, tagger, tag, commit, subject)
             )
-        elif version and match["dereg"]:
-            state.events.append(
-                HistoryEvent(
-                    name,
-                    "deregister",
-                    version,
-                    None,
-                    obj.tagger,
-                    when,
-                    tag,
-                    obj.commit,
-                    obj.subject,
-                )
+        elif version:
+            state.raw_events.append(
+                (ts, 1, counter, "deregister", version, None, tagger, tag, commit, subject)
             )
     for name, state in models.items():
-        for event in state.events:
-            if event.kind == "deregister" and event.version in state.versions:
-                state.versions[event.version].deregistered = True
+        for event in state.raw_events:
+            if event[3] == "deregister" and event[4] in state.versions:
+                state.versions[event[4]].deregistered = True
         _apply_stage_events(state, stage_events.get(name, []))
-        state.events.sort(key=lambda e: (e.time, e.kind != "register", _counter(e.tag)))
+        state.raw_events.sort(key=lambda e: e[:3])
+        state.live = sorted(
+            (v for v in state.versions.values() if not v.deregistered), key=lambda v: v.semver
+        )
     return models
 
 
-def _counter(tag: str) -> int:
-    match = TAG_RE.match(tag)
-    return int(match["counter"]) if match and match["counter"] else 0
-
-
 def _apply_stage_events(
-    state: ModelState, events: list[tuple[int, int, str, str, bool, HistoryEvent]]
+    state: ModelState, events: list[tuple[int, int, str, str, bool, str, str, str]]
 ) -> None:
     """A stage belongs to the version that most recently got it and still has it (GTO's rule)."""
+    if not events:
+        return
     by_commit: dict[str, VersionState] = {}
     for v in state.versions.values():
         # One version per commit per artifact (GTO); a deregistered version loses its commit.
         if not v.deregistered or v.commit not in by_commit:
             by_commit[v.commit] = v
     holders: dict[str, list[str]] = defaultdict(list)  # stage -> versions, oldest grant first
-    for _counter, _ts, stage, commit, unassign, event in sorted(events, key=lambda e: e[:2]):
+    for counter, ts, stage, commit, unassign, tagger, tag, subject in sorted(events):
         target = by_commit.get(commit)
         version = target.version if target else None
-        state.events.append(
-            HistoryEvent(
-                event.name,
-                event.kind,
-                version,
-                stage,
-                event.author,
-                event.time,
-                event.tag,
-                commit,
-                event.message,
-            )
+        kind: EventKind = "unassign" if unassign else "assign"
+        state.raw_events.append(
+            (ts, 1, counter, kind, version, stage, tagger, tag, commit, subject)
         )
         if target is None or target.deregistered:
             continue
         granted = holders[stage]
-        if version in granted:
-            granted.remove(version)
+        if target.version in granted:
+            granted.remove(target.version)
         if not unassign:
-            granted.append(version)  # type: ignore[arg-type]
+            granted.append(target.version)
     for stage, granted in holders.items():
         if granted:  # like an MLflow alias, a stage names one version: the latest granted
             state.stages[stage] = granted[-1]
