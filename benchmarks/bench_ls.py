@@ -11,9 +11,9 @@ Measured twice: with the loose refs fast-import leaves (one file per tag), and a
 ``git pack-refs --all`` (the registry packs refs itself once there are 256 loose tags, so a hub
 built by ``Hub.register`` is normally packed):
 
-  cold        first ``Hub(path).ls()`` in a fresh process with the tag cache
-              (``.modelhub/cache/tags.json``) deleted; import time reported apart
-  fresh proc  first ``Hub(path).ls()`` in a fresh process, tag cache present (a CLI call)
+  cold        first ``Hub(path).ls()`` in a fresh process with the caches
+              (``.modelhub/cache/``: parsed tags, ls summary) deleted; import time reported apart
+  fresh proc  first ``Hub(path).ls()`` in a fresh process, caches present (a CLI call)
   warm        repeated ``ls()`` on one ``Hub``, median of 10
   show / versions   ``hub.show('model-0500@latest')``, ``hub.versions('model-0500')``, median of 10
 
@@ -210,9 +210,7 @@ def median_time(fn, n: int = 10) -> tuple[float, float]:
 
 def measure(hub_path: Path, label: str) -> list[tuple[str, float, str, bool]]:
     """Rows: (what, seconds, note, has floor)."""
-    cache = hub_path / ".modelhub" / "cache" / "tags.json"
-    if cache.exists():
-        cache.unlink()
+    shutil.rmtree(hub_path / ".modelhub" / "cache", ignore_errors=True)
     cold = fresh_process_ls(hub_path)
     warm_proc = fresh_process_ls(hub_path)
     hub = Hub(hub_path)
@@ -227,13 +225,13 @@ def measure(hub_path: Path, label: str) -> list[tuple[str, float, str, bool]]:
     )
     return [
         (
-            f"{label}: ls cold (fresh process, tag cache empty)",
+            f"{label}: ls cold (fresh process, caches empty)",
             cold["ls_s"],
             f"+ import {cold['import_s']:.2f} s; {check}",
             True,
         ),
         (
-            f"{label}: ls fresh process, tag cache present",
+            f"{label}: ls fresh process, caches present",
             warm_proc["ls_s"],
             f"+ import {warm_proc['import_s']:.2f} s",
             True,
@@ -255,17 +253,15 @@ def measure(hub_path: Path, label: str) -> list[tuple[str, float, str, bool]]:
 
 
 def profile(hub_path: Path, top: int = 15) -> None:
-    """cProfile of an in-process cold ls (tag cache empty), a warm ls and a warm show."""
+    """cProfile of an in-process cold ls (caches empty), a warm ls and a warm show."""
     import cProfile
     import io
     import pstats
 
-    cache = hub_path / ".modelhub" / "cache" / "tags.json"
-    if cache.exists():
-        cache.unlink()
+    shutil.rmtree(hub_path / ".modelhub" / "cache", ignore_errors=True)
     hub = Hub(hub_path)
     for what, fn in (
-        ("ls, tag cache empty (in-process)", hub.ls),
+        ("ls, caches empty (in-process)", hub.ls),
         ("ls, warm", hub.ls),
         ("show('model-0500@latest'), warm", lambda: hub.show("model-0500@latest")),
     ):
