@@ -35,6 +35,8 @@ module.exports = {
     command: 'npm start',
     url: 'http://localhost:8888/lab',
     timeout: 120 * 1000,
-    reuseExistingServer: !process.env.CI
+    // Always a fresh server and hub: the tests expect an empty hub, and a server left on
+    // port 8888 by another run must not be reused (it fails loudly instead).
+    reuseExistingServer: false
   }
 };
