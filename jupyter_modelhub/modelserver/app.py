@@ -1,0 +1,52 @@
+"""The tornado application of the model server: its routes."""
+
+from __future__ import annotations
+
+from tornado import web
+
+from ..serving.service import ModelService
+from . import handlers as h
+from .openapi import openapi_document
+
+_MODEL = r"/v2/models/([^/]+)(?:/versions/([^/]+))?"
+
+
+def make_app(service: ModelService, max_body_bytes: int = 10 * 1024 * 1024) -> web.Application:
+    """The application serving ``service``; its ``state`` is shared by every listener."""
+    state = h.ServerState(service, max_body_bytes=max_body_bytes)
+    state.openapi = openapi_document(service)
+    kwargs = {"state": state}
+    routes = [
+        (r"/v2/health/live", h.LiveHandler),
+        (r"/v2/health/ready", h.ReadyHandler),
+        (r"/v2/?", h.ServerMetadataHandler),
+        (_MODEL + r"/?", h.ModelMetadataHandler),
+        (_MODEL + r"/ready", h.ModelReadyHandler),
+        (_MODEL + r"/config", h.ModelConfigHandler),
+        (_MODEL + r"/infer", h.InferHandler),
+        (r"/invocations", h.InvocationsHandler),
+        (r"/(?:ping|health)", h.PingHandler),
+        (r"/metrics", h.MetricsHandler),
+        (r"/openapi\.json", h.OpenApiHandler),
+    ]
+    app = web.Application(
+        [(pattern, handler, kwargs) for pattern, handler in routes],
+        default_handler_class=h.NotFoundHandler,
+        default_handler_args=kwargs,
+        compress_response=False,
+        log_function=_log_request,
+    )
+    app.settings["modelhub_state"] = state
+    return app
+
+
+def _log_request(handler: web.RequestHandler) -> None:
+    """Access log at debug level (``--log-level debug``): metrics count every request anyway."""
+    if h.log.isEnabledFor(10):
+        h.log.debug(
+            "%d %s %s %.2fms",
+            handler.get_status(),
+            handler.request.method,
+            handler.request.uri,
+            1000.0 * handler.request.request_time(),
+        )

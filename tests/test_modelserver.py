@@ -1,0 +1,1139 @@
+"""The model server as its users meet it: a real process, real HTTP, real clients.
+
+Each server is ``python -m jupyter_modelhub.modelserver`` started by the test on 127.0.0.1 with
+a free port; the tests wait for its ``MODELHUB-READY`` line and poll with deadlines, never sleep.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import jupyter_modelhub
+from jupyter_modelhub import Hub
+
+REPO = Path(jupyter_modelhub.__file__).resolve().parent.parent
+STARTUP_SECONDS = 90.0
+
+
+# -- a server process -----------------------------------------------------------------------------
+class ServerProcess:
+    """``python -m jupyter_modelhub.modelserver ARGS`` with its stdout lines read in a thread."""
+
+    def __init__(self, *args: str, pass_fds: tuple[int, ...] = (), tmp: Path | None = None):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        self.stderr_path = Path(tmp or "/tmp") / f"modelserver-{time.monotonic_ns()}.err"
+        self._stderr = open(self.stderr_path, "w+b")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_modelhub.modelserver", *args],
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            pass_fds=pass_fds,
+            env=env,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.ready: dict[str, Any] = {}
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def next_line(self, timeout: float = STARTUP_SECONDS) -> str | None:
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(
+                f"no line from the server in {timeout}s; {self.stderr()}"
+            ) from None
+
+    def wait_ready(self) -> dict[str, Any]:
+        line = self.next_line()
+        assert line is not None and line.startswith("MODELHUB-READY "), (line, self.stderr())
+        self.ready = json.loads(line.removeprefix("MODELHUB-READY "))
+        return self.ready
+
+    @property
+    def port(self) -> int:
+        return int(self.ready["port"])
+
+    @property
+    def admin_port(self) -> int:
+        return int(self.ready["admin_port"])
+
+    def stderr(self) -> str:
+        self._stderr.flush()
+        return self.stderr_path.read_text(errors="replace")[-4000:]
+
+    def terminate(self, timeout: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._stderr.close()
+
+
+def start_server(*args: str, **kwargs: Any) -> ServerProcess:
+    server = ServerProcess(*args, **kwargs)
+    try:
+        server.wait_ready()
+    except BaseException:
+        server.close()
+        raise
+    return server
+
+
+def call(
+    port: int,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """One request on a fresh connection: status, headers (lower-case names) and body."""
+    if raw is None and body is not None:
+        raw = json.dumps(body).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        hdrs = {"Content-Type": "application/json"} if raw is not None else {}
+        hdrs.update(headers or {})
+        conn.request(method, path, body=raw, headers=hdrs)
+        response = conn.getresponse()
+        return (
+            response.status,
+            {k.lower(): v for k, v in response.getheaders()},
+            response.read(),
+        )
+    finally:
+        conn.close()
+
+
+def call_json(
+    port: int, method: str, path: str, body: Any = None, **kwargs: Any
+) -> tuple[int, Any]:
+    status, _, data = call(port, method, path, body, **kwargs)
+    return status, json.loads(data)
+
+
+def scrape(port: int) -> dict[str, float]:
+    """``/metrics`` as {series-with-labels: value}."""
+    status, _, data = call(port, "GET", "/metrics")
+    assert status == 200
+    values = {}
+    for line in data.decode().splitlines():
+        if line and not line.startswith("#"):
+            series, _, value = line.rpartition(" ")
+            values[series] = float(value)
+    return values
+
+
+def metric(values: dict[str, float], name: str, **labels: str) -> float:
+    """The sum of the series of ``name`` whose labels include ``labels``."""
+    total = 0.0
+    for series, value in values.items():
+        base, _, rest = series.partition("{")
+        if base != name:
+            continue
+        if all(f'{k}="{v}"' in rest for k, v in labels.items()):
+            total += value
+    return total
+
+
+def poll(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def v2_matrix(x: np.ndarray, datatype: str = "FP64", **extra: Any) -> dict[str, Any]:
+    return {
+        "inputs": [
+            {
+                "name": "input",
+                "shape": list(x.shape),
+                "datatype": datatype,
+                "data": x.ravel().tolist(),
+            }
+        ],
+        **extra,
+    }
+
+
+def outputs_of(answer: dict[str, Any]) -> dict[str, np.ndarray]:
+    return {o["name"]: np.asarray(o["data"]).reshape(o["shape"]) for o in answer["outputs"]}
+
+
+# -- models and servers -------------------------------------------------------------------------------
+def city_frame(n: int, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(n, 3)), columns=["age", "income", "score"])
+    frame["visits"] = rng.integers(0, 10, size=n)
+    frame["city"] = rng.choice(["paris", "oslo", "lima"], size=n)
+    return frame
+
+
+@pytest.fixture(scope="module")
+def pipeline_model():
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = city_frame(200)
+    y = (frame["age"] + (frame["city"] == "oslo") > 0.3).astype(int)
+    encoder = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), ["city"]), remainder="passthrough"
+    )
+    return make_pipeline(encoder, LogisticRegression()).fit(frame, y)
+
+
+@pytest.fixture(scope="module")
+def served_hub(tmp_path_factory, classifier, training_data, pipeline_model) -> Hub:
+    hub = Hub.init(tmp_path_factory.mktemp("served") / "hub")
+    X, _ = training_data
+    hub.register(classifier, "clf", sample=X, onnx=True)
+    hub.register(pipeline_model, "pipe", sample=city_frame(20))
+    return hub
+
+
+@pytest.fixture(scope="module")
+def server_tmp(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="module")
+def sk_server(served_hub: Hub, server_tmp: Path) -> Iterator[ServerProcess]:
+    """The classifier on scikit-learn, with a prediction log flushed every 0.2 s."""
+    server = start_server(
+        "clf", "--hub", str(served_hub.path), "--port", "0", "--runtime", "sklearn",
+        "--deployment", "fraud-prod", "--variant", "blue",
+        "--log-dir", str(server_tmp / "predictions"), "--log-flush-seconds", "0.2",
+        "--max-wait-ms", "5",
+        tmp=server_tmp,
+    )  # fmt: skip
+    yield server
+    server.terminate()
+
+
+@pytest.fixture(scope="module")
+def onnx_server(served_hub: Hub, server_tmp: Path) -> Iterator[ServerProcess]:
+    """The same classifier on onnxruntime (the default when a version has an ONNX file)."""
+    server = start_server(
+        "clf@v0.0.1", "--hub", str(served_hub.path), "--port", "0", "--max-body-mb", "1",
+        tmp=server_tmp,
+    )  # fmt: skip
+    yield server
+    server.terminate()
+
+
+@pytest.fixture(scope="module")
+def pipe_server(served_hub: Hub, server_tmp: Path) -> Iterator[ServerProcess]:
+    """A DataFrame pipeline with a string feature."""
+    server = start_server("pipe", "--hub", str(served_hub.path), "--port", "0", tmp=server_tmp)
+    yield server
+    server.terminate()
+
+
+# -- health and metadata -------------------------------------------------------------------------------
+def test_ready_line_names_port_admin_port_pid_and_version(sk_server: ServerProcess) -> None:
+    assert set(sk_server.ready) == {"port", "admin_port", "pid", "version"}
+    assert sk_server.ready["pid"] == sk_server.proc.pid
+    assert sk_server.ready["version"] == "v0.0.1"
+    assert sk_server.port != sk_server.admin_port
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/v2/health/live", {"live": True}),
+        ("/v2/health/ready", {"ready": True}),
+        ("/v2/models/clf/ready", {"name": "clf", "ready": True}),
+        ("/v2/models/clf/versions/v0.0.1/ready", {"name": "clf", "ready": True}),
+        ("/v2/models/fraud-prod/ready", {"name": "clf", "ready": True}),
+    ],
+)
+def test_health_endpoints_on_both_ports(sk_server: ServerProcess, path: str, expected: Any) -> None:
+    for port in (sk_server.port, sk_server.admin_port):
+        assert call_json(port, "GET", path) == (200, expected)
+
+
+def test_v2_model_metadata_describes_inputs_and_outputs(sk_server: ServerProcess) -> None:
+    status, meta = call_json(sk_server.port, "GET", "/v2/models/clf")
+    assert status == 200
+    assert meta == {
+        "name": "clf",
+        "versions": ["v0.0.1"],
+        "platform": "sklearn",
+        "inputs": [{"name": "input", "datatype": "FP64", "shape": [-1, 4]}],
+        "outputs": [
+            {"name": "predict", "datatype": "INT64", "shape": [-1]},
+            {"name": "predict_proba", "datatype": "FP64", "shape": [-1, 2]},
+        ],
+        "parameters": {
+            "input_kind": "ndarray",
+            "features": [{"name": f"f{i}", "dtype": "float64"} for i in range(4)],
+        },
+    }
+    assert call_json(sk_server.port, "GET", "/v2/models/clf/versions/v0.0.1")[1] == meta
+    status, server_meta = call_json(sk_server.port, "GET", "/v2")
+    assert status == 200 and server_meta["name"] == "jupyter-modelhub"
+
+
+def test_pipeline_metadata_lists_one_tensor_per_feature(pipe_server: ServerProcess) -> None:
+    status, meta = call_json(pipe_server.port, "GET", "/v2/models/pipe")
+    assert status == 200
+    assert meta["inputs"] == [
+        {"name": "age", "datatype": "FP64", "shape": [-1]},
+        {"name": "income", "datatype": "FP64", "shape": [-1]},
+        {"name": "score", "datatype": "FP64", "shape": [-1]},
+        {"name": "visits", "datatype": "INT64", "shape": [-1]},
+        {"name": "city", "datatype": "BYTES", "shape": [-1]},
+    ]
+
+
+# -- Open Inference Protocol v2 ------------------------------------------------------------------------
+def test_v2_infer_equals_the_models_own_predictions(sk_server, classifier, training_data) -> None:
+    X, _ = training_data
+    rows = X[:7]
+    status, answer = call_json(sk_server.port, "POST", "/v2/models/clf/infer", v2_matrix(rows))
+    assert status == 200
+    assert answer["model_name"] == "clf" and answer["model_version"] == "v0.0.1"
+    out = outputs_of(answer)
+    assert [o["datatype"] for o in answer["outputs"]] == ["INT64", "FP64"]
+    np.testing.assert_array_equal(out["predict"], classifier.predict(rows))
+    np.testing.assert_array_equal(out["predict_proba"], classifier.predict_proba(rows))
+
+
+def test_v2_infer_accepts_nested_data_int_and_fp32_tensors(sk_server, classifier) -> None:
+    rows = np.array([[1, -2, 3, 0], [0, 5, -1, 2]])
+    for datatype, data in (("INT64", rows.tolist()), ("FP32", rows.astype(np.float32).tolist())):
+        body = {"inputs": [{"name": "x", "shape": [2, 4], "datatype": datatype, "data": data}]}
+        status, answer = call_json(sk_server.port, "POST", "/v2/models/clf/infer", body)
+        assert status == 200, answer
+        np.testing.assert_array_equal(outputs_of(answer)["predict"], classifier.predict(rows))
+
+
+def test_v2_versioned_infer_and_output_selection(sk_server, classifier, training_data) -> None:
+    X, _ = training_data
+    body = v2_matrix(X[:3], outputs=[{"name": "predict_proba"}])
+    status, answer = call_json(sk_server.port, "POST", "/v2/models/clf/versions/v0.0.1/infer", body)
+    assert status == 200
+    assert [o["name"] for o in answer["outputs"]] == ["predict_proba"]
+    np.testing.assert_array_equal(
+        outputs_of(answer)["predict_proba"], classifier.predict_proba(X[:3])
+    )
+
+
+def test_v2_infer_on_onnx_equals_onnxruntime(onnx_server, served_hub, training_data) -> None:
+    import onnxruntime
+
+    X, _ = training_data
+    rows = X[:9].astype(np.float32)
+    session = onnxruntime.InferenceSession(
+        str(served_hub.artifact_path("clf") / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    label, proba = session.run(None, {"input": rows})
+    status, meta = call_json(onnx_server.port, "GET", "/v2/models/clf")
+    assert meta["platform"] == "onnxruntime_onnx"
+    assert meta["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 4]}]
+    status, answer = call_json(
+        onnx_server.port, "POST", "/v2/models/clf/infer", v2_matrix(rows, "FP32")
+    )
+    assert status == 200
+    out = outputs_of(answer)
+    np.testing.assert_array_equal(out["predict"], label)
+    np.testing.assert_array_equal(out["predict_proba"].astype(np.float32), proba)
+
+
+def test_v2_one_tensor_per_feature_with_bytes(pipe_server, pipeline_model) -> None:
+    frame = city_frame(6, seed=7)
+    inputs = []
+    for name, dtype in (
+        ("age", "FP64"), ("income", "FP64"), ("score", "FP64"), ("visits", "INT64"), ("city", "BYTES")
+    ):  # fmt: skip
+        shape = [6, 1] if name == "score" else [6]  # [N] and [N, 1] both work
+        inputs.append(
+            {"name": name, "shape": shape, "datatype": dtype, "data": frame[name].tolist()}
+        )
+    inputs.reverse()  # any order
+    status, answer = call_json(
+        pipe_server.port, "POST", "/v2/models/pipe/infer", {"inputs": inputs}
+    )
+    assert status == 200, answer
+    out = outputs_of(answer)
+    np.testing.assert_array_equal(out["predict"], pipeline_model.predict(frame))
+    np.testing.assert_array_equal(out["predict_proba"], pipeline_model.predict_proba(frame))
+
+
+def test_request_ids_are_honoured_or_made(sk_server, training_data) -> None:
+    X, _ = training_data
+    port = sk_server.port
+    status, headers, data = call(port, "POST", "/v2/models/clf/infer", v2_matrix(X[:1], id="req-7"))
+    assert (
+        status == 200 and json.loads(data)["id"] == "req-7" and headers["x-request-id"] == "req-7"
+    )
+    status, headers, data = call(
+        port, "POST", "/v2/models/clf/infer", v2_matrix(X[:1]), headers={"X-Request-Id": "trace-1"}
+    )
+    assert json.loads(data)["id"] == "trace-1" and headers["x-request-id"] == "trace-1"
+    first = call(port, "POST", "/v2/models/clf/infer", v2_matrix(X[:1]))
+    second = call(port, "POST", "/invocations", {"inputs": X[:1].tolist()})
+    made = [first[1]["x-request-id"], second[1]["x-request-id"]]
+    assert made[0] != made[1] and json.loads(first[2])["id"] == made[0]
+    status, headers, _ = call(port, "GET", "/nowhere", headers={"X-Request-Id": "lost-1"})
+    assert status == 404 and headers["x-request-id"] == "lost-1"
+
+
+# -- Triton's client -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+def test_tritonclient_http_infers_unchanged(sk_server, classifier, training_data, binary) -> None:
+    tritonclient = pytest.importorskip("tritonclient.http")
+    X, _ = training_data
+    client = tritonclient.InferenceServerClient(f"127.0.0.1:{sk_server.port}")
+    try:
+        assert client.is_server_live() and client.is_server_ready()
+        assert client.is_model_ready("clf") and client.is_model_ready("clf", "v0.0.1")
+        assert client.get_model_metadata("clf")["platform"] == "sklearn"
+        assert client.get_model_config("clf")["input"][0]["data_type"] == "TYPE_FP64"
+        tensor = tritonclient.InferInput("input", [5, 4], "FP64")
+        tensor.set_data_from_numpy(X[:5], binary_data=binary)
+        outputs = [
+            tritonclient.InferRequestedOutput("predict", binary_data=binary),
+            tritonclient.InferRequestedOutput("predict_proba", binary_data=binary),
+        ]
+        result = client.infer("clf", [tensor], outputs=outputs, request_id="t-1")
+        np.testing.assert_array_equal(result.as_numpy("predict"), classifier.predict(X[:5]))
+        np.testing.assert_array_equal(
+            result.as_numpy("predict_proba"), classifier.predict_proba(X[:5])
+        )
+        assert result.get_response()["id"] == "t-1"
+        default = client.infer("clf", [tensor])  # no outputs named: all, binary
+        np.testing.assert_array_equal(default.as_numpy("predict"), classifier.predict(X[:5]))
+        with pytest.raises(tritonclient.InferenceServerException, match="does not match"):
+            bad = tritonclient.InferInput("input", [1, 3], "FP64")
+            bad.set_data_from_numpy(X[:1, :3], binary_data=binary)
+            client.infer("clf", [bad])
+    finally:
+        client.close()
+
+
+def test_tritonclient_sends_bytes_tensors_per_feature(pipe_server, pipeline_model) -> None:
+    tritonclient = pytest.importorskip("tritonclient.http")
+    frame = city_frame(4, seed=3)
+    client = tritonclient.InferenceServerClient(f"127.0.0.1:{pipe_server.port}")
+    try:
+        inputs = []
+        for name in ("age", "income", "score"):
+            tensor = tritonclient.InferInput(name, [4], "FP64")
+            tensor.set_data_from_numpy(frame[name].to_numpy())
+            inputs.append(tensor)
+        visits = tritonclient.InferInput("visits", [4], "INT64")
+        visits.set_data_from_numpy(frame["visits"].to_numpy(np.int64))
+        city = tritonclient.InferInput("city", [4, 1], "BYTES")
+        city.set_data_from_numpy(frame["city"].to_numpy(object).reshape(-1, 1))
+        result = client.infer("pipe", [*inputs, visits, city])
+        np.testing.assert_array_equal(result.as_numpy("predict"), pipeline_model.predict(frame))
+    finally:
+        client.close()
+
+
+# -- MLflow scoring -----------------------------------------------------------------------------------------
+def mlflow_bodies(x: np.ndarray) -> dict[str, tuple[bytes, str]]:
+    columns = [f"f{i}" for i in range(x.shape[1])]
+    frame = pd.DataFrame(x, columns=columns)
+    reordered = frame[columns[::-1]]
+
+    def js(doc: Any) -> tuple[bytes, str]:
+        return json.dumps(doc).encode(), "application/json"
+
+    return {
+        "dataframe_split": js({"dataframe_split": frame.to_dict(orient="split")}),
+        "dataframe_split_reordered": js({"dataframe_split": reordered.to_dict(orient="split")}),
+        "dataframe_split_no_columns": js({"dataframe_split": {"data": x.tolist()}}),
+        "dataframe_records": js({"dataframe_records": frame.to_dict(orient="records")}),
+        "instances_rows": js({"instances": x.tolist()}),
+        "instances_records": js({"instances": frame.to_dict(orient="records")}),
+        "inputs_rows": js({"inputs": x.tolist()}),
+        "inputs_columns": js({"inputs": frame.to_dict(orient="list")}),
+        "csv": (frame.to_csv(index=False).encode(), "text/csv"),
+        "csv_with_index": (frame.to_csv().encode(), "text/csv; charset=utf-8"),
+    }
+
+
+@pytest.mark.parametrize("shape", sorted(mlflow_bodies(np.zeros((1, 4)))))
+def test_mlflow_invocations_shapes(sk_server, classifier, training_data, shape) -> None:
+    X, _ = training_data
+    rows = X[10:16]
+    raw, content_type = mlflow_bodies(rows)[shape]
+    status, headers, data = call(
+        sk_server.port, "POST", "/invocations", raw=raw, headers={"Content-Type": content_type}
+    )
+    assert status == 200, data
+    assert headers["content-type"] == "application/json"
+    assert json.loads(data) == {"predictions": classifier.predict(rows).tolist()}
+
+
+@pytest.mark.parametrize("shape", ["dataframe_split", "dataframe_records", "csv"])
+def test_mlflow_invocations_on_a_dataframe_model(pipe_server, pipeline_model, shape) -> None:
+    frame = city_frame(5, seed=11)
+    body: dict[str, Any] = {
+        "dataframe_split": {"dataframe_split": frame.to_dict(orient="split")},
+        "dataframe_records": {"dataframe_records": frame.to_dict(orient="records")},
+    }.get(shape, {})
+    if shape == "csv":
+        raw, content_type = frame.to_csv(index=False).encode(), "text/csv"
+    else:
+        raw, content_type = json.dumps(body).encode(), "application/json"
+    status, _, data = call(
+        pipe_server.port, "POST", "/invocations", raw=raw, headers={"Content-Type": content_type}
+    )
+    assert status == 200, data
+    assert json.loads(data) == {"predictions": pipeline_model.predict(frame).tolist()}
+
+
+# -- validation: every bad payload is a 4xx that names the field ------------------------------------------------
+V2 = "/v2/models/clf/infer"
+PIPE_V2 = "/v2/models/pipe/infer"
+ROW = [0.1, 0.2, 0.3, 0.4]
+
+
+def _pipe_inputs(**override: Any) -> dict[str, Any]:
+    tensors = {
+        "age": {"name": "age", "shape": [1], "datatype": "FP64", "data": [30.0]},
+        "income": {"name": "income", "shape": [1], "datatype": "FP64", "data": [1.0]},
+        "score": {"name": "score", "shape": [1], "datatype": "FP64", "data": [0.5]},
+        "visits": {"name": "visits", "shape": [1], "datatype": "INT64", "data": [3]},
+        "city": {"name": "city", "shape": [1], "datatype": "BYTES", "data": ["oslo"]},
+    }
+    for name, value in override.items():
+        if value is None:
+            del tensors[name]
+        else:
+            tensors[name] = {**tensors[name], **value}
+    return {"inputs": list(tensors.values())}
+
+
+INVALID: list[tuple[str, str, Any, int, str]] = [
+    # (server, path, body (bytes = raw JSON), status, message fragment)
+    ("sk", V2, b"{not json", 400, "body: invalid JSON"),
+    ("sk", V2, b"", 400, "body: empty body"),
+    ("sk", V2, [1, 2], 400, "body: expected a JSON object with an 'inputs' list"),
+    ("sk", V2, {"inputs": []}, 400, "inputs: required: a non-empty list"),
+    (
+        "sk",
+        V2,
+        {"inputs": [{"shape": [1, 4], "datatype": "FP64", "data": ROW}]},
+        400,
+        "inputs[0].name: required",
+    ),
+    (
+        "sk",
+        V2,
+        {"inputs": [{"name": "input", "shape": [1, -4], "datatype": "FP64", "data": ROW}]},
+        400,
+        "inputs[0].shape: required: a list of non-negative integers",
+    ),
+    (
+        "sk",
+        V2,
+        {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FLOAT", "data": ROW}]},
+        400,
+        "inputs[0].datatype: must be one of BOOL",
+    ),
+    (
+        "sk",
+        V2,
+        {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP64"}]},
+        400,
+        "inputs[0].data: required",
+    ),
+    (
+        "sk",
+        V2,
+        {
+            "inputs": [
+                {"name": "input", "shape": [2, 3], "datatype": "FP64", "data": [1, 2, 3, 4, 5, 6]}
+            ]
+        },
+        400,
+        "inputs[0].shape: [2, 3] does not match the model's input [-1, 4] (4 features: f0, f1, f2, f3)",
+    ),
+    (
+        "sk",
+        V2,
+        {"inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP64", "data": ROW}]},
+        400,
+        "inputs[0].shape: [2, 4] holds 8 values but 'input' has 4",
+    ),
+    (
+        "sk",
+        V2,
+        {
+            "inputs": [
+                {"name": "input", "shape": [1, 4], "datatype": "FP64", "data": ["a", "b", "c", "d"]}
+            ]
+        },
+        400,
+        "inputs[0].data: FP64 values must be numbers, got strings",
+    ),
+    (
+        "sk",
+        V2,
+        {
+            "inputs": [
+                {"name": "input", "shape": [1, 4], "datatype": "INT64", "data": [1.5, 2, 3, 4]}
+            ]
+        },
+        400,
+        "inputs[0].data: INT64 values must be integers, got numbers",
+    ),
+    (
+        "sk",
+        V2,
+        {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP64", "data": [[1, 2], [3]]}]},
+        400,
+        "inputs[0].data: not a regular array",
+    ),
+    (
+        "sk",
+        V2,
+        {
+            "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP64", "data": ROW}],
+            "outputs": [{"name": "scores"}],
+        },
+        400,
+        "outputs[0].name: unknown output 'scores'; this model has predict, predict_proba",
+    ),
+    ("sk", V2, {"id": 7, "inputs": []}, 400, "id: must be a string"),
+    ("sk", "/v2/models/other/infer", {"inputs": []}, 404, "Model 'other' is not served here"),
+    (
+        "sk",
+        "/v2/models/clf/versions/v9.9.9/infer",
+        {"inputs": []},
+        404,
+        "Version 'v9.9.9' of 'clf' is not served here",
+    ),
+    ("pipe", PIPE_V2, _pipe_inputs(city=None), 400, "inputs: missing input for feature 'city'"),
+    (
+        "pipe",
+        PIPE_V2,
+        _pipe_inputs(city={"datatype": "FP64", "data": [1.0]}),
+        400,
+        "inputs[4].datatype: FP64, but feature 'city' (str) takes strings: send BYTES",
+    ),
+    (
+        "pipe",
+        PIPE_V2,
+        _pipe_inputs(age={"datatype": "BYTES", "data": ["30"]}),
+        400,
+        "inputs[0].datatype: BYTES, but feature 'age' (float64) takes numbers: send FP64",
+    ),
+    (
+        "pipe",
+        PIPE_V2,
+        _pipe_inputs(visits={"shape": [2], "data": [1, 2]}),
+        400,
+        "inputs[3].shape: 'visits' has 2 rows but 'age' has 1",
+    ),
+    (
+        "pipe",
+        PIPE_V2,
+        _pipe_inputs(visits={"datatype": "FP64", "data": [2.5]}),
+        400,
+        "inputs[3] ('visits'): expects integers, got 2.5",
+    ),
+    (
+        "pipe",
+        PIPE_V2,
+        {
+            "inputs": [
+                *_pipe_inputs()["inputs"],
+                {"name": "zip", "shape": [1], "datatype": "INT64", "data": [1]},
+            ]
+        },
+        400,
+        "inputs[5].name: 'zip' is not a feature of this model",
+    ),
+    (
+        "sk",
+        "/invocations",
+        {"data": [ROW]},
+        400,
+        "body: expected exactly one of dataframe_split, dataframe_records, instances, inputs, got data",
+    ),
+    (
+        "sk",
+        "/invocations",
+        {"dataframe_split": {"columns": ["f0", "f1", "f2"], "data": [[1, 2, 3]]}},
+        400,
+        "dataframe_split.columns: missing feature 'f3'",
+    ),
+    (
+        "sk",
+        "/invocations",
+        {"dataframe_split": {"data": [[1, 2, 3]]}},
+        400,
+        "dataframe_split.data[0]: 3 values, but the model takes 4",
+    ),
+    (
+        "sk",
+        "/invocations",
+        {"dataframe_split": {"data": [[1, "abc", 3, 4]]}},
+        400,
+        "dataframe_split.data column 'f1': expects numbers, got 'abc'",
+    ),
+    (
+        "sk",
+        "/invocations",
+        {"dataframe_records": [{"f0": 1, "f1": 2, "f2": 3, "f3": 4}, {"f0": 1, "f1": 2, "f3": 4}]},
+        400,
+        "dataframe_records[1]: missing feature 'f2'",
+    ),
+    (
+        "sk",
+        "/invocations",
+        {"instances": [1, 2, 3, 4]},
+        400,
+        "instances[0]: expected a row (a list of 4 values), got a number",
+    ),
+    (
+        "sk",
+        "/invocations",
+        {"inputs": {"f0": [1], "f1": [2], "f2": [3]}},
+        400,
+        "inputs: missing feature 'f3'",
+    ),
+    (
+        "sk",
+        "/invocations",
+        {"inputs": [[None, 1, 2, 3]]},
+        400,
+        "The model could not predict on this input: Input X contains NaN",
+    ),
+    (
+        "pipe",
+        "/invocations",
+        {
+            "dataframe_records": [
+                {"age": 1, "income": 2, "score": 3, "visits": "many", "city": "oslo"}
+            ]
+        },
+        400,
+        "dataframe_records column 'visits': expects integers, got 'many'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("server", "path", "body", "status", "message"),
+    INVALID,
+    ids=[f"{i}-{case[4][:40]}" for i, case in enumerate(INVALID)],
+)
+def test_bad_payloads_get_a_4xx_naming_the_field(
+    request, server, path, body, status, message
+) -> None:
+    process: ServerProcess = request.getfixturevalue(f"{server}_server")
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    got, headers, data = call(process.port, "POST", path, raw=raw)
+    answer = json.loads(data)
+    assert got == status, answer
+    assert headers["content-type"] == "application/json"
+    if path == "/invocations":
+        assert set(answer) == {"error_code", "message", "code"}
+        assert answer["error_code"] == "BAD_REQUEST"
+        assert message in answer["message"]
+    else:
+        assert set(answer) == {"error", "code"}
+        assert message in answer["error"]
+
+
+def test_csv_errors_name_the_column_or_row(pipe_server) -> None:
+    port = pipe_server.port
+    csv_type = {"Content-Type": "text/csv"}
+    status, answer = call_json(
+        port, "POST", "/invocations", raw=b"age,income,score,visits\n1,2,3,4\n", headers=csv_type
+    )
+    assert status == 400 and "CSV header: missing column 'city'" in answer["message"]
+    status, answer = call_json(
+        port, "POST", "/invocations",
+        raw=b"age,income,score,visits,city\n1,2,3,4,oslo\n1,2,3\n", headers=csv_type,
+    )  # fmt: skip
+    assert status == 400 and "CSV line 3: 3 cells, but the header has 5" in answer["message"]
+    status, answer = call_json(
+        port, "POST", "/invocations",
+        raw=b"age,income,score,visits,city\nold,2,3,4,oslo\n", headers=csv_type,
+    )  # fmt: skip
+    assert status == 400 and "CSV column 'age': expects numbers, got 'old'" in answer["message"]
+
+
+def test_unsupported_content_type_is_415(sk_server) -> None:
+    status, answer = call_json(
+        sk_server.port, "POST", "/invocations", raw=b"f0=1", headers={"Content-Type": "text/plain"}
+    )
+    assert status == 415 and "Content-Type 'text/plain' is not read here" in answer["message"]
+
+
+def test_oversized_bodies_get_413_and_the_connection_stays_usable(onnx_server) -> None:
+    """The onnx server takes bodies up to 1 MB."""
+    port = onnx_server.port
+    big = json.dumps(v2_matrix(np.zeros((80_000, 4)))).encode()
+    assert len(big) > 1024 * 1024
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", V2, body=big, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        assert response.status == 413
+        assert answer["code"] == "PAYLOAD_TOO_LARGE"
+        assert "over this server's limit of 1048576 bytes (1 MB)" in answer["error"]
+        conn.request("GET", "/v2/health/ready")  # same keep-alive connection
+        ready = conn.getresponse()
+        assert ready.status == 200 and json.loads(ready.read()) == {"ready": True}
+        # chunked (no Content-Length): counted while it streams in
+        conn.putrequest("POST", "/invocations")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        for start in range(0, len(big), 65536):
+            piece = big[start : start + 65536]
+            conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+        conn.send(b"0\r\n\r\n")
+        response = conn.getresponse()
+        assert response.status == 413 and json.loads(response.read())["error_code"] == "BAD_REQUEST"
+    finally:
+        conn.close()
+    # far over the limit: refused before it is read
+    status, _, data = call(port, "POST", V2, raw=b"x", headers={"Content-Length": str(50 * 2**20)})
+    assert status == 413 and b"over this server's limit" in data
+
+
+# -- metrics -----------------------------------------------------------------------------------------------
+def test_metrics_pass_promtool_and_count_requests(sk_server, training_data) -> None:
+    X, _ = training_data
+    port = sk_server.port
+    before = scrape(port)
+    labels = {"model": "clf", "version": "v0.0.1", "deployment": "fraud-prod", "variant": "blue"}
+    for i in range(3):
+        assert call(port, "POST", V2, v2_matrix(X[i : i + 2]))[0] == 200
+    assert call(port, "POST", V2, {"inputs": []})[0] == 400
+    assert call(port, "POST", "/invocations", {"inputs": X[:4].tolist()})[0] == 200
+    after = scrape(port)
+
+    def moved(name: str, **extra: str) -> float:
+        return metric(after, name, **labels, **extra) - metric(before, name, **labels, **extra)
+
+    assert moved("modelhub_requests_total", endpoint="v2_infer", code="2xx") == 3
+    assert moved("modelhub_requests_total", endpoint="v2_infer", code="4xx") == 1
+    assert moved("modelhub_requests_total", endpoint="invocations", code="2xx") == 1
+    assert moved("modelhub_request_duration_seconds_count", endpoint="v2_infer") == 4
+    assert moved("modelhub_predictions_total") == 3 * 2 + 4
+    assert moved("modelhub_batch_size_sum") == 3 * 2 + 4
+    assert metric(after, "modelhub_requests_in_progress", **labels) == 1  # the scrape itself
+    assert metric(after, "modelhub_model_info", **labels, flavor="sklearn", runtime="sklearn") == 1
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian: apt-get install prometheus)")
+    _, headers, text = call(port, "GET", "/metrics")
+    assert headers["content-type"].startswith("text/plain; version=0.0.4")
+    check = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, timeout=60
+    )
+    assert check.returncode == 0, (check.stdout + check.stderr).decode()
+
+
+# -- micro-batching --------------------------------------------------------------------------------------
+def _raw_request(path: str, body: dict[str, Any], request_id: str) -> bytes:
+    payload = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"X-Request-Id: {request_id}\r\nContent-Length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload
+
+
+def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    reader = sock.makefile("rb")
+    response = http.client.HTTPResponse(sock)
+    response.fp = reader  # type: ignore[assignment]
+    response.begin()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+
+
+def test_concurrent_requests_are_coalesced_and_stay_matched(sk_server, classifier) -> None:
+    rng = np.random.default_rng(5)
+    port = sk_server.port
+    before = scrape(port)
+    n = 32
+    rows = rng.normal(size=(n, 4))
+    sockets = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(n)]
+    try:
+        requests = [
+            _raw_request(
+                V2, v2_matrix(rows[i : i + 1], outputs=[{"name": "predict_proba"}]), f"b{i}"
+            )
+            for i in range(n)
+        ]
+        for sock, raw in zip(sockets, requests, strict=True):  # a burst, all at once
+            sock.sendall(raw)
+        answers = [_read_response(sock) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+    expected = classifier.predict_proba(rows)
+    for i, (status, headers, data) in enumerate(answers):
+        assert status == 200 and headers["x-request-id"] == f"b{i}"
+        np.testing.assert_array_equal(
+            outputs_of(json.loads(data))["predict_proba"], expected[i : i + 1]
+        )
+    after = scrape(port)
+    calls = metric(after, "modelhub_batch_size_count") - metric(before, "modelhub_batch_size_count")
+    rows_done = metric(after, "modelhub_batch_size_sum") - metric(before, "modelhub_batch_size_sum")
+    assert rows_done == n
+    assert calls < n, "no model call coalesced two requests"
+    assert metric(after, "modelhub_batch_size_bucket", le="1.0") < metric(
+        after, "modelhub_batch_size_count"
+    )
+
+
+# -- prediction log ----------------------------------------------------------------------------------------
+def test_prediction_log_has_the_rows_that_were_served(sk_server, server_tmp, classifier) -> None:
+    import pyarrow.parquet as pq
+
+    folder = server_tmp / "predictions"
+    rows = np.array([[0.5, -1.0, 2.0, 0.25], [1.5, 0.0, -2.0, 3.0], [9.0, 8.0, 7.0, 6.0]])
+    ids = ["log-a", "log-b"]
+    call(sk_server.port, "POST", V2, v2_matrix(rows[:2]), headers={"X-Request-Id": ids[0]})
+    call(sk_server.port, "POST", "/invocations", {"inputs": rows[2:].tolist()},
+         headers={"X-Request-Id": ids[1]})  # fmt: skip
+
+    def logged() -> list[pd.DataFrame] | None:
+        files = sorted(folder.glob("*.parquet"))
+        if not files:
+            return None
+        table = pd.concat([pq.read_table(f).to_pandas() for f in files])
+        mine = table[table["request_id"].isin(ids)]
+        return [mine] if len(mine) == 3 else None
+
+    table = poll(logged, what="the prediction log")[0]
+    assert list(table.columns) == [
+        "timestamp", "request_id", "model", "model_version", "variant",
+        "f0", "f1", "f2", "f3", "prediction",
+    ]  # fmt: skip
+    table = table.sort_values(["request_id", "f0"])
+    assert table["request_id"].tolist() == ["log-a", "log-a", "log-b"]
+    assert set(table["model"]) == {"clf"} and set(table["model_version"]) == {"v0.0.1"}
+    assert set(table["variant"]) == {"blue"}
+    np.testing.assert_array_equal(table[["f0", "f1", "f2", "f3"]].to_numpy(), rows)
+    np.testing.assert_array_equal(table["prediction"].to_numpy(), classifier.predict(rows))
+    assert str(table["timestamp"].dtype) == "datetime64[us, UTC]"
+    assert not list(folder.glob(".*.tmp"))
+
+
+# -- OpenAPI -------------------------------------------------------------------------------------------------
+def test_openapi_document_covers_the_routes_and_its_examples_work(sk_server) -> None:
+    status, doc = call_json(sk_server.port, "GET", "/openapi.json")
+    assert status == 200 and doc["openapi"].startswith("3.")
+    assert {
+        "/v2/health/live", "/v2/health/ready", "/v2", "/v2/models/{model_name}",
+        "/v2/models/{model_name}/infer", "/v2/models/{model_name}/versions/{model_version}/infer",
+        "/invocations", "/metrics", "/openapi.json",
+    } <= set(doc["paths"])  # fmt: skip
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            url = path
+            for param in operation.get("parameters", []):
+                url = url.replace("{" + param["name"] + "}", param["example"])
+            content = operation.get("requestBody", {}).get("content", {})
+            for media_type, spec in content.items() or [(None, {})]:
+                raw = spec.get("example")
+                if isinstance(raw, (dict, list)):
+                    raw = json.dumps(raw)
+                status, _, data = call(
+                    sk_server.port, method.upper(), url,
+                    raw=raw.encode() if raw is not None else None,
+                    headers={"Content-Type": media_type} if media_type else None,
+                )  # fmt: skip
+                assert status == 200, (method, url, media_type, data)
+
+
+# -- the process: fd inheritance, SIGTERM, failures --------------------------------------------------------------
+def _listening_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def test_replicas_share_an_inherited_socket_and_one_can_leave(served_hub, tmp_path, training_data):
+    X, _ = training_data
+    shared = _listening_socket()
+    port = shared.getsockname()[1]
+    fd = shared.fileno()
+    args = ("clf", "--hub", str(served_hub.path), "--fd", str(fd), "--runtime", "sklearn")
+    first = start_server(*args, pass_fds=(fd,), tmp=tmp_path)
+    second = None
+    try:
+        assert first.port == port
+        assert call(port, "POST", V2, v2_matrix(X[:1]))[0] == 200
+        second = start_server(*args, pass_fds=(fd,), tmp=tmp_path)
+        assert second.port == port
+        pids = {first.proc.pid, second.proc.pid}
+        assert call_json(first.admin_port, "GET", "/v2/health/ready")[0] == 200
+        assert first.terminate() == 0  # replaced: the socket stays open for the other replica
+        for _ in range(20):
+            status, _, _ = call(port, "POST", V2, v2_matrix(X[:2]))
+            assert status == 200
+        assert second.proc.poll() is None and first.proc.pid in pids
+    finally:
+        first.close()
+        if second is not None:
+            assert second.terminate() == 0
+        shared.close()
+
+
+def test_sigterm_drains_in_flight_requests_and_flushes_the_log(served_hub, tmp_path, training_data):
+    import pyarrow.parquet as pq
+
+    X, _ = training_data
+    folder = tmp_path / "log"
+    server = start_server(
+        "clf", "--hub", str(served_hub.path), "--port", "0", "--runtime", "sklearn",
+        "--log-dir", str(folder), "--log-flush-seconds", "3600", tmp=tmp_path,
+    )  # fmt: skip
+    try:
+        port = server.port
+        keep_alive = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        keep_alive.request("POST", V2, body=json.dumps(v2_matrix(X[:1])))
+        first = keep_alive.getresponse()
+        first.read()
+        assert first.status == 200 and first.getheader("Connection") is None
+        # a request whose body is still arriving when SIGTERM comes
+        body = _raw_request(V2, v2_matrix(X[:3]), "slow-1")
+        slow = socket.create_connection(("127.0.0.1", port), timeout=30)
+        slow.sendall(body[:-10])
+        poll(
+            lambda: metric(scrape(server.admin_port), "modelhub_requests_in_progress") >= 2,
+            what="the slow request to be in flight",
+        )
+        server.proc.send_signal(signal.SIGTERM)
+
+        def refused() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            except ConnectionRefusedError:
+                return True
+            return False
+
+        poll(refused, what="the server to stop accepting")
+        keep_alive.request("POST", V2, body=json.dumps(v2_matrix(X[1:2])))
+        second = keep_alive.getresponse()
+        second.read()
+        assert second.status == 200 and second.getheader("Connection") == "close"
+        slow.sendall(body[-10:])
+        status, headers, data = _read_response(slow)
+        assert status == 200 and headers["connection"] == "close"
+        assert len(outputs_of(json.loads(data))["predict"]) == 3
+        assert server.proc.wait(10) == 0
+        files = list(folder.glob("*.parquet"))
+        logged = pd.concat([pq.read_table(f).to_pandas() for f in files])
+        assert len(logged) == 1 + 1 + 3 and "slow-1" in set(logged["request_id"])
+    finally:
+        server.close()
+
+
+def test_a_corrupt_artifact_fails_with_the_integrity_message(hub: Hub, classifier, tmp_path):
+    hub.register(classifier, "fraud")
+    obj = hub.show("fraud").meta.artifact
+    entries = hub.registry.dvc.tree_entries(obj)
+    target = hub.registry.dvc.object_path(entries[0][1])
+    os.chmod(target, 0o644)
+    target.write_bytes(b"not a model" + target.read_bytes()[11:])
+    server = ServerProcess("fraud", "--hub", str(hub.path), "--port", "0", tmp=tmp_path)
+    try:
+        line = server.next_line()
+        assert line is not None and line.startswith("MODELHUB-FAILED The artifact ")
+        assert "is corrupt" in line and "It was not loaded." in line
+        assert server.next_line() is None  # exactly one line
+        assert server.proc.wait(30) == 3
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (("nope",), 3, "MODELHUB-FAILED "),
+        (("clf", "--runtime", "onnx", "--fd", "999"), 4, "MODELHUB-FAILED cannot listen: "),
+    ],
+    ids=["unknown-model", "bad-fd"],
+)
+def test_startup_failures_exit_with_their_code(served_hub, tmp_path, args, code, fragment):
+    server = ServerProcess(*args, "--hub", str(served_hub.path), "--port", "0", tmp=tmp_path)
+    try:
+        line = server.next_line()
+        assert line is not None and line.startswith(fragment), line
+        assert server.proc.wait(30) == code
+    finally:
+        server.close()
+
+
+def test_a_taken_port_fails_with_exit_code_4(served_hub, tmp_path):
+    taken = _listening_socket()
+    try:
+        port = str(taken.getsockname()[1])
+        server = ServerProcess("clf", "--hub", str(served_hub.path), "--port", port, tmp=tmp_path)
+        try:
+            line = server.next_line()
+            assert line is not None and line.startswith("MODELHUB-FAILED cannot listen: ")
+            assert server.proc.wait(30) == 4
+        finally:
+            server.close()
+    finally:
+        taken.close()
+
+
+def test_serve_function_reports_failure_without_exiting(hub: Hub) -> None:
+    from jupyter_modelhub.modelserver import serve
+
+    out = io.StringIO()
+    assert serve("missing", hub, port=0, stdout=out) == 3
+    assert out.getvalue().startswith("MODELHUB-FAILED ") and out.getvalue().count("\n") == 1
