@@ -167,7 +167,7 @@ class V2Codec:
                 f"{where}.shape", f"required: a list of non-negative integers, got {shape!r}"
             )
         datatype = tensor.get("datatype")
-        if datatype not in DATATYPES:
+        if not isinstance(datatype, str) or datatype not in DATATYPES:
             raise InvalidRequest(
                 f"{where}.datatype",
                 f"must be one of {', '.join(DATATYPES)}, got {datatype!r}",
