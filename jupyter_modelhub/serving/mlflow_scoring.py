@@ -168,9 +168,15 @@ class MlflowCodec:
                 )
             for j, name in enumerate(names):
                 try:
-                    values[j].append(record[name])
+                    value = record[name]
                 except KeyError:
                     raise InvalidRequest(f"{where}[{r}]", f"missing feature '{name}'") from None
+                if isinstance(value, (list, dict)):
+                    raise InvalidRequest(
+                        f"{where}[{r}].{name}",
+                        f"expects one value, got a nested {type(value).__name__}",
+                    )
+                values[j].append(value)
         return self._columns_in_order(values, [f"{where} column '{n}'" for n in names])
 
     def _column_dict(self, data: dict[str, Any], where: str) -> FeatureBatch:
