@@ -18,7 +18,19 @@ from typing import Any
 
 from .errors import InvalidArgument
 from .hub import HUB_ENV, Hub
-from .views import Message, Table, history_table, models_table, version_detail, versions_table
+from .views import (
+    Lines,
+    Message,
+    Table,
+    deployment_status,
+    deployment_summary,
+    deployments_table,
+    history_table,
+    models_table,
+    revisions_table,
+    version_detail,
+    versions_table,
+)
 
 
 @dataclass
@@ -36,7 +48,7 @@ class Context:
     notebook: str | None = None
 
 
-Handler = Callable[[argparse.Namespace, Context], "Table | Message"]
+Handler = Callable[[argparse.Namespace, Context], "Table | Message | Lines"]
 HANDLERS: dict[str, Handler] = {}
 DESCRIPTIONS: dict[str, str] = {}
 
@@ -144,8 +156,17 @@ def _history(args: argparse.Namespace, ctx: Context) -> Table:
 
 @command("promote", "put a version into a stage (e.g. prod)")
 def _promote(args: argparse.Namespace, ctx: Context) -> Message:
-    event = _hub(args).promote(args.ref, args.stage, args.message)
-    return Message(f"{event.name}@{event.version} is now in stage {event.stage!r}", event)
+    hub = _hub(args)
+    event = hub.promote(args.ref, args.stage, args.message, roll=args.roll)
+    details = []
+    if args.roll:
+        following = [
+            s
+            for s in hub.deployments()
+            if s.follow_stage and s.ref == f"{event.name}#{event.stage}"
+        ]
+        details = [f"deployment {s.name} serves {s.model}@{s.serving_version}" for s in following]
+    return Message(f"{event.name}@{event.version} is now in stage {event.stage!r}", event, details)
 
 
 @command("demote", "take a stage away from a version")
@@ -197,6 +218,87 @@ def _doctor(args: argparse.Namespace, ctx: Context) -> Table:
     )
 
 
+# -- deployments ------------------------------------------------------------------------------
+@command("deploy", "serve a model version on this machine (supervised replicas)")
+def _deploy(args: argparse.Namespace, ctx: Context) -> Message:
+    status = _hub(args).deploy(
+        args.ref,
+        args.name,
+        replicas=args.replicas,
+        port=args.port,
+        host=args.host,
+        follow_stage=args.follow,
+        target=args.target,
+        server=_key_values(args.option, "option"),
+    )
+    return Message(
+        f"Deployed {status.model}@{status.serving_version} as {status.name} at {status.endpoint}",
+        status,
+        deployment_summary(status)[1:],
+    )
+
+
+@command("status", "show a deployment: replicas, health, versions, last error")
+def _status(args: argparse.Namespace, ctx: Context) -> Table:
+    return deployment_status(_hub(args).deployment(args.name))
+
+
+@command("ls-deployments", "list deployments with their versions and health")
+def _deployments(args: argparse.Namespace, ctx: Context) -> Table:
+    return deployments_table(_hub(args).deployments())
+
+
+command("deployments", "the same as ls-deployments")(_deployments)
+
+
+@command("logs", "show the last lines of a deployment's log")
+def _logs(args: argparse.Namespace, ctx: Context) -> Lines:
+    return Lines(_hub(args).deployment_logs(args.name, args.tail), empty="(the log is empty)")
+
+
+@command("update", "roll a deployment to another version without downtime")
+def _update(args: argparse.Namespace, ctx: Context) -> Message:
+    if args.version is None and args.replicas is None:
+        raise InvalidArgument("Nothing to update.", hint="Give --version REF and/or --replicas N.")
+    status = _hub(args).update(args.name, args.version, replicas=args.replicas)
+    return Message(
+        f"Deployment {status.name} serves {status.model}@{status.serving_version}",
+        status,
+        deployment_summary(status)[1:],
+    )
+
+
+@command("rollback", "go back to an earlier revision of a deployment (default: the previous)")
+def _rollback(args: argparse.Namespace, ctx: Context) -> Message:
+    status = _hub(args).rollback(args.name, args.to)
+    return Message(
+        f"Deployment {status.name} rolled back to {status.model}@{status.serving_version} "
+        f"(now revision {status.revision})",
+        status,
+        deployment_summary(status)[1:],
+    )
+
+
+@command("revisions", "list the revisions of a deployment (its rollback log)")
+def _revisions(args: argparse.Namespace, ctx: Context) -> Table:
+    return revisions_table(args.name, _hub(args).revisions(args.name))
+
+
+@command("stop", "stop a deployment and remove it (stopping twice is fine)")
+def _stop(args: argparse.Namespace, ctx: Context) -> Message:
+    stopped = _hub(args).stop(args.name)
+    text = f"Stopped deployment {args.name}" if stopped else f"No deployment {args.name} runs"
+    return Message(text, {"name": args.name, "stopped": stopped})
+
+
+@command("sync-deployments", "roll stage-following deployments and restart stopped ones")
+def _sync(args: argparse.Namespace, ctx: Context) -> Table:
+    changed = _hub(args).sync_deployments()
+    table = deployments_table(changed)
+    table.empty = "Every deployment already matches its desired state."
+    return table
+
+
 # -- the parser -------------------------------------------------------------------------------
 class HelpfulParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose "invalid choice" error names the closest verb."""
@@ -215,12 +317,14 @@ def build_parser(
     parser_class: type[argparse.ArgumentParser] = HelpfulParser,
     prog: str = "modelhub",
     model_help: str = "path of a .joblib/.pkl/.onnx file or of a folder",
+    serve: bool = False,
 ) -> argparse.ArgumentParser:
     """The parser of every verb; adapters pass their own ``parser_class`` (e.g. one that
-    raises instead of exiting)."""
+    raises instead of exiting). ``serve`` adds the command line's foreground ``serve`` verb,
+    which a notebook has no use for."""
     parser = parser_class(
         prog=prog,
-        description="Register, version and stage models in a git + DVC hub.",
+        description="Register, version, stage and deploy models in a git + DVC hub.",
         epilog=f"The hub is --hub PATH, else ${HUB_ENV}, else ~/modelhub. "
         f"Run `{prog} COMMAND --help` for a command's options.",
     )
@@ -272,6 +376,12 @@ def build_parser(
         p.add_argument("ref", help="NAME@VERSION (or NAME#STAGE)")
         p.add_argument("--stage", required=True, help="stage name, e.g. prod or staging")
         p.add_argument("--message", "-m", help="why (kept in the tag)")
+        if name == "promote":
+            p.add_argument(
+                "--roll",
+                action="store_true",
+                help="roll the deployments that follow this stage to the new version now",
+            )
     p = verb("deprecate")
     p.add_argument("name")
     p.add_argument("--message", "-m")
@@ -281,6 +391,45 @@ def build_parser(
     for name in ("push", "pull"):
         verb(name).add_argument("ref", nargs="?", help="one version (default: all)")
     verb("doctor").add_argument("--repair", action="store_true", help="mend what can be mended")
+
+    p = verb("deploy")
+    p.add_argument("ref", help="NAME@VERSION, NAME#STAGE or NAME (its latest version)")
+    p.add_argument("--name", help="the deployment's name (default: the model's name)")
+    p.add_argument("--replicas", type=int, default=1, help="server processes (default: 1)")
+    p.add_argument("--port", type=int, help="port to serve on (default: a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
+    p.add_argument("--follow", action="store_true", help="follow the stage: roll on each promotion")
+    p.add_argument("--target", default="local", help="deployment backend (default: local)")
+    p.add_argument(
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a model server option, e.g. max_batch_size=64 (repeatable)",
+    )
+    for name in ("status", "revisions", "stop"):
+        verb(name).add_argument("name", help="the deployment's name")
+    verb("ls-deployments")
+    verb("deployments")
+    p = verb("logs")
+    p.add_argument("name", help="the deployment's name")
+    p.add_argument("--tail", type=int, default=100, help="how many lines (default: 100)")
+    p = verb("update")
+    p.add_argument("name", help="the deployment's name")
+    p.add_argument("--version", help="v1.2.0, NAME@v1.2.0 or NAME#STAGE")
+    p.add_argument("--replicas", type=int, help="a new number of replicas")
+    p = verb("rollback")
+    p.add_argument("name", help="the deployment's name")
+    p.add_argument("--to", type=int, metavar="REVISION", help="revision (default: the previous)")
+    verb("sync-deployments")
+    if serve:
+        p = sub.add_parser(
+            "serve",
+            help="serve one model version in the foreground (the model server)",
+            description="Serve one model version in the foreground until Ctrl-C.",
+        )
+        p.add_argument("ref", help="NAME@VERSION, NAME#STAGE or NAME")
+        p.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+        p.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
     return parser
 
 
@@ -290,7 +439,7 @@ def suggest_command(word: str) -> str | None:
     return close[0] if close else None
 
 
-def run(args: argparse.Namespace, ctx: Context) -> Table | Message:
+def run(args: argparse.Namespace, ctx: Context) -> Table | Message | Lines:
     """Execute a parsed command line."""
     return HANDLERS[args.command](args, ctx)
 

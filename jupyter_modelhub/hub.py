@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .deploy import Deployments, DeploymentStatus, Revision
 from .errors import AlreadyExists, HubNotFound
 from .models import HistoryEvent, ModelSummary, ModelVersion
 from .registry.doctor import DoctorReport, run_doctor
@@ -59,6 +60,7 @@ class Hub:
             )
         self.path = root.resolve()
         self.registry = ModelRegistry(self.path)
+        self._deployments = Deployments(self.registry)
 
     def __repr__(self) -> str:
         return f"Hub({str(self.path)!r})"
@@ -195,9 +197,22 @@ class Hub:
         """The reference sample stored with ``ref`` (a pandas DataFrame)."""
         return self.registry.reference_data(ref)
 
-    def promote(self, ref: str, stage: str, message: str | None = None) -> HistoryEvent:
-        """Put the version ``ref`` into ``stage`` (it replaces the stage's previous holder)."""
-        return self.registry.promote(ref, stage, message)
+    def promote(
+        self, ref: str, stage: str, message: str | None = None, *, roll: bool = False
+    ) -> HistoryEvent:
+        """Put the version ``ref`` into ``stage`` (it replaces the stage's previous holder).
+
+        With ``roll``, deployments that follow this stage roll to the new holder before this
+        returns (zero-downtime); the others follow at the next ``sync_deployments()``.
+
+        Raises:
+            BackendError: with ``roll``, a following deployment did not roll (the promotion
+                itself is done, and that deployment keeps serving its previous version).
+        """
+        event = self.registry.promote(ref, stage, message)
+        if roll:
+            self._deployments.sync(model=event.name, stage=stage)
+        return event
 
     def demote(self, ref: str, stage: str, message: str | None = None) -> HistoryEvent:
         """Take ``stage`` away from the version ``ref`` (or from the stage's current holder)."""
@@ -222,3 +237,95 @@ class Hub:
     def doctor(self, repair: bool = False) -> DoctorReport:
         """Check the hub for what a crash can leave behind; with ``repair``, mend it."""
         return run_doctor(self.registry, repair=repair)
+
+    # -- deployments -------------------------------------------------------------------------------
+    def deploy(
+        self,
+        ref: str,
+        name: str | None = None,
+        *,
+        replicas: int = 1,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        follow_stage: bool = False,
+        target: str = "local",
+        server: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> DeploymentStatus:
+        """Serve ``ref`` (``fraud@v0.0.2``, ``fraud#prod``…) as deployment ``name``.
+
+        Blocks until every replica is ready. The replicas outlive this process; the endpoint
+        is ``http://HOST:PORT`` (a free port is picked and recorded unless ``port`` is given).
+
+        Args:
+            ref: the version to serve.
+            name: the deployment's name (default: the model's name).
+            replicas: how many server processes share the endpoint.
+            follow_stage: with a stage reference, roll to each new holder of the stage.
+            target: the deployment backend (``local``, or one from an entry point).
+            server: model server options (``max_batch_size``, ``max_wait_ms``,
+                ``sample_rate``, ``max_body_mb``, ``runtime``).
+
+        Raises:
+            InvalidArgument: a bad option, or ``name`` is already deployed and running.
+            NotFound: ``ref`` does not exist.
+            BackendError: the deployment did not become ready (the server's own reason).
+        """
+        return self._deployments.deploy(
+            ref,
+            name,
+            replicas=replicas,
+            port=port,
+            host=host,
+            follow_stage=follow_stage,
+            target=target,
+            server=server,
+            timeout=timeout,
+        )
+
+    def update(
+        self,
+        name: str,
+        version: str | None = None,
+        *,
+        replicas: int | None = None,
+        timeout: float | None = None,
+    ) -> DeploymentStatus:
+        """Roll deployment ``name`` to ``version`` (``v0.0.3``, ``fraud@v0.0.3``,
+        ``fraud#prod``) without downtime; blocks until done.
+
+        Raises:
+            BackendError: the new version did not become ready; the old one keeps serving.
+        """
+        return self._deployments.update(name, version, replicas=replicas, timeout=timeout)
+
+    def rollback(
+        self, name: str, to: int | None = None, *, timeout: float | None = None
+    ) -> DeploymentStatus:
+        """Go back to revision ``to`` of deployment ``name`` (default: the previous one)."""
+        return self._deployments.rollback(name, to, timeout=timeout)
+
+    def stop(self, name: str) -> bool:
+        """Stop deployment ``name``; ``False`` if nothing was deployed under that name."""
+        return self._deployments.stop(name)
+
+    def deployment(self, name: str) -> DeploymentStatus:
+        """The status of deployment ``name``: desired state, replicas, health, last error."""
+        return self._deployments.status(name)
+
+    def deployments(self) -> list[DeploymentStatus]:
+        """The status of every deployment of this hub."""
+        return self._deployments.all()
+
+    def revisions(self, name: str) -> list[Revision]:
+        """The revisions of deployment ``name``, oldest first (its rollback log)."""
+        return self._deployments.revisions(name)
+
+    def deployment_logs(self, name: str, tail: int = 100) -> list[str]:
+        """The last ``tail`` lines of deployment ``name``'s log."""
+        return self._deployments.logs(name, tail)
+
+    def sync_deployments(self) -> list[DeploymentStatus]:
+        """Roll stage-following deployments to their stage's holder and restart deployments
+        whose processes are gone; returns those it changed."""
+        return self._deployments.sync()

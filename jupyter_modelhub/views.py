@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .deploy.records import DeploymentStatus, Revision
 from .models import HistoryEvent, ModelSummary, ModelVersion, Record
 
 
@@ -102,6 +103,29 @@ class Message:
 
     def to_json(self) -> str:
         return json.dumps(_plain(self.payload), indent=2, default=str)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+
+@dataclass
+class Lines:
+    """Lines of text shown as they are (a log): preformatted in a notebook."""
+
+    lines: list[str]
+    empty: str = "(no lines)"
+
+    def to_text(self) -> str:
+        return "\n".join(self.lines) if self.lines else self.empty
+
+    def _repr_html_(self) -> str:
+        return f"<pre class='jp-ModelHub-log'>{html.escape(self.to_text())}</pre>"
+
+    def to_json(self) -> str:
+        return json.dumps({"lines": self.lines}, indent=2)
 
     def __str__(self) -> str:
         return self.to_text()
@@ -211,4 +235,98 @@ def history_table(name: str, events: list[HistoryEvent]) -> Table:
         [[e.time, e.kind, e.version, e.stage, e.author, e.tag] for e in events],
         title=f"History of {name}",
         payload=events,
+    )
+
+
+def deployment_summary(status: DeploymentStatus) -> list[str]:
+    """A few lines saying what a deployment serves, where, and how it is doing."""
+    following = f", follows stage {status.ref.split('#', 1)[1]!r}" if status.follow_stage else ""
+    serving = (
+        f"serving {status.model}@{status.serving_version}"
+        if status.serving_version
+        else ("serving nothing")
+    )
+    lines = [
+        f"Deployment {status.name} ({status.target}): {status.phase}, {serving} at {status.endpoint}",
+        f"desired {status.model}@{status.desired_version} (asked {status.ref}{following}), "
+        f"revision {status.revision}, {status.ready_replicas}/{status.desired_replicas} replicas ready",
+    ]
+    if status.last_error:
+        lines.append(f"last error: {status.last_error}")
+    return lines
+
+
+def deployment_status(status: DeploymentStatus) -> Table:
+    return Table(
+        [
+            "replica",
+            "pid",
+            "port",
+            "admin port",
+            "version",
+            "health",
+            "uptime",
+            "restarts",
+            "last error",
+        ],
+        [
+            [
+                r.slot,
+                r.pid,
+                r.port,
+                r.admin_port,
+                r.version,
+                r.health,
+                f"{r.uptime_s:.0f} s" if r.uptime_s is not None else None,
+                r.restarts,
+                r.last_error,
+            ]
+            for r in status.replicas
+        ],
+        title="\n".join(deployment_summary(status)),
+        payload=status,
+        empty="No replica runs.",
+    )
+
+
+def deployments_table(statuses: list[DeploymentStatus]) -> Table:
+    return Table(
+        ["name", "model", "desired", "serving", "replicas", "phase", "endpoint", "follows"],
+        [
+            [
+                s.name,
+                s.model,
+                s.desired_version,
+                s.serving_version,
+                f"{s.ready_replicas}/{s.desired_replicas}",
+                s.phase,
+                s.endpoint,
+                s.ref if s.follow_stage else "",
+            ]
+            for s in statuses
+        ],
+        payload=statuses,
+        empty="No deployments yet. Deploy a model with `%modelhub deploy MODEL --name NAME`.",
+    )
+
+
+def revisions_table(name: str, revisions: list[Revision]) -> Table:
+    last = len(revisions)
+    return Table(
+        ["revision", "version", "ref", "replicas", "endpoint", "author", "time", "change"],
+        [
+            [
+                f"{r.revision} (current)" if r.revision == last else r.revision,
+                r.spec.version,
+                r.spec.ref,
+                r.spec.replicas,
+                r.spec.endpoint,
+                r.author,
+                r.time,
+                r.message,
+            ]
+            for r in revisions
+        ],
+        title=f"Revisions of deployment {name}",
+        payload=revisions,
     )

@@ -1,0 +1,526 @@
+"""The supervisor of one local deployment: ``python -m jupyter_modelhub.deploy.supervisor``.
+
+Started detached (its own session) by ``LocalBackend``, so it outlives the kernel, the
+Jupyter server or the terminal that deployed. It:
+
+- binds the deployment's listening socket once and hands it to every replica (``--fd``), so
+  replicas come and go while the socket stays open: no connection is ever refused;
+- starts replicas of the model server and waits for each one's ``MODELHUB-READY`` line (a
+  replica only accepts on the shared socket after it, so a version that fails to load never
+  receives a request);
+- restarts a replica that dies, with exponential backoff;
+- on SIGHUP reloads ``desired.json`` and rolls to it: one new replica, wait until ready, stop
+  one old one (SIGTERM: it finishes its requests), repeat. If a new replica fails, the update
+  fails with its reason and the old version keeps serving;
+- on SIGTERM stops every replica and exits.
+
+It reports in ``state.json`` (atomic writes) and writes its own and its replicas' output,
+line by line, to the deployment's log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import queue
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from .runtime import RuntimeFolder
+from .spec import DeploymentSpec
+
+READY_PREFIX = "MODELHUB-READY "
+FAILED_PREFIX = "MODELHUB-FAILED"
+SERVER_COMMAND_ENV = "MODELHUB_MODELSERVER_COMMAND"
+READY_TIMEOUT = 120.0  # seconds a replica may take to load and self-test its model
+STOP_GRACE = 30.0  # seconds a replica may take to finish its requests after SIGTERM
+BACKOFF_MAX = 30.0
+STABLE_AFTER = 30.0  # a replica that served this long resets its slot's backoff
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def server_command() -> list[str]:
+    """The model server's command line, before its arguments (overridable for tests and
+    wrappers with ``$MODELHUB_MODELSERVER_COMMAND``)."""
+    custom = os.environ.get(SERVER_COMMAND_ENV)
+    return shlex.split(custom) if custom else [sys.executable, "-m", "jupyter_modelhub.modelserver"]
+
+
+def replica_argv(spec: DeploymentSpec, hub: Path, fd: int, log_dir: Path) -> list[str]:
+    """The command line of one replica serving ``spec`` on the inherited socket ``fd``."""
+    argv = [
+        *server_command(),
+        spec.version_ref,
+        "--hub",
+        str(hub),
+        "--host",
+        spec.host,
+        "--port",
+        str(spec.port),
+        "--deployment",
+        spec.name,
+        "--fd",
+        str(fd),
+        "--admin-port",
+        "0",
+        "--log-dir",
+        str(log_dir),
+    ]
+    for key, value in sorted(spec.server.items()):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        argv += [f"--{key.replace('_', '-')}", str(value)]
+    return argv
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket that child processes inherit."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+@dataclass
+class Replica:
+    """One model server process and what the supervisor knows about it."""
+
+    slot: int
+    spec: DeploymentSpec
+    proc: subprocess.Popen[str]
+    started: float = field(default_factory=time.time)
+    ready_deadline: float = 0.0
+    state: str = "starting"  # starting | ready | stopping
+    ready_at: float | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    stop_deadline: float | None = None
+    stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=20))
+    stderr_done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return self.spec.replica_key()
+
+    @property
+    def label(self) -> str:
+        return f"replica {self.slot} {self.spec.version} pid {self.proc.pid}"
+
+
+@dataclass
+class Slot:
+    """Crash bookkeeping of one replica position of one spec."""
+
+    restarts: int = 0
+    failures_in_row: int = 0
+    not_before: float = 0.0
+    last_error: str | None = None
+
+
+class Supervisor:
+    """Keeps ``target.replicas`` ready replicas of the target spec; see the module docstring."""
+
+    def __init__(self, hub: Path, name: str) -> None:
+        self.hub = hub
+        self.runtime = RuntimeFolder(hub, name)
+        self.name = name
+        self.events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self.replicas: list[Replica] = []
+        self.sockets: dict[tuple[str, int], socket.socket] = {}
+        self.slots: dict[tuple[tuple[Any, ...], int], Slot] = {}
+        self.serving: DeploymentSpec | None = None
+        self.target: DeploymentSpec | None = None
+        self.update: dict[str, Any] = {}
+        self.last_error: str | None = None
+        self.phase = "starting"
+        self.stopping = False
+        self.failed = False
+        self._log_lock = threading.Lock()
+        self._last_state: dict[str, Any] | None = None
+
+    # -- logging -------------------------------------------------------------------------------
+    def log(self, source: str, line: str) -> None:
+        with self._log_lock:
+            stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+            sys.stdout.write(f"{stamp} [{source}] {line.rstrip()}\n")
+            sys.stdout.flush()
+
+    # -- main loop -----------------------------------------------------------------------------
+    def run(self) -> int:
+        signal.signal(signal.SIGHUP, lambda *_: self.events.put(("reload",)))
+        signal.signal(signal.SIGTERM, lambda *_: self.events.put(("stop",)))
+        signal.signal(signal.SIGINT, lambda *_: self.events.put(("stop",)))
+        lock = None
+        deadline = time.monotonic() + 5
+        while lock is None:  # a status check may hold the lock for an instant
+            lock = self.runtime.acquire_supervisor_lock()
+            if lock is None:
+                if time.monotonic() > deadline:
+                    self.log("supervisor", "another supervisor runs this deployment; exiting")
+                    return 1
+                time.sleep(0.05)
+        self.log("supervisor", f"started (pid {os.getpid()})")
+        self.reload()
+        if self.target is None and not self.failed:
+            self.fail_update("no readable desired state (desired.json)")
+        while not self.stopping and not self.failed:
+            self.reconcile()
+            self.write_state()
+            try:
+                event = self.events.get(timeout=self._next_timer())
+                self.handle(event)
+                while True:
+                    self.handle(self.events.get_nowait())
+            except queue.Empty:
+                pass
+            self.check_timers()
+        self.shutdown()
+        os.close(lock)
+        return 0
+
+    def _next_timer(self) -> float:
+        now = time.monotonic()
+        times = [r.ready_deadline for r in self.replicas if r.state == "starting"]
+        times += [r.stop_deadline for r in self.replicas if r.stop_deadline]
+        times += [s.not_before for s in self.slots.values() if s.not_before > now]
+        return max(0.01, min([0.5, *(t - now for t in times)]))
+
+    def handle(self, event: tuple[Any, ...]) -> None:
+        kind = event[0]
+        if kind == "reload":
+            self.reload()
+        elif kind == "stop":
+            self.log("supervisor", "stopping")
+            self.stopping = True
+        elif kind == "ready":
+            self.on_ready(event[1], event[2])
+        elif kind == "failed":
+            event[1].error = event[2]
+        elif kind == "exit":
+            self.on_exit(event[1], event[2])
+
+    # -- desired state -------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Read ``desired.json`` and start moving to it."""
+        desired = self.runtime.read_desired()
+        try:
+            spec = DeploymentSpec.from_dict(desired["spec"])
+        except Exception as exc:  # a broken file must not kill a serving deployment
+            self.log("supervisor", f"cannot read the desired state: {exc}")
+            return
+        request = int(desired.get("request", 0))
+        self.update = {
+            "request": request,
+            "result": "in-progress",
+            "version": spec.version,
+            "error": None,
+            "started": _now_iso(),
+            "finished": None,
+        }
+        if self.serving is None and self.target is None:
+            self.log("supervisor", f"deploying {spec.version_ref} x{spec.replicas}")
+        else:
+            self.log("supervisor", f"updating to {spec.version_ref} x{spec.replicas}")
+        address = (spec.host, int(spec.port or 0))
+        if address not in self.sockets:
+            try:
+                self.sockets[address] = listen(*address)
+            except OSError as exc:
+                self.fail_update(f"cannot listen on {spec.endpoint}: {exc.strerror or exc}")
+                return
+        self.target = spec
+
+    def fail_update(self, reason: str) -> None:
+        self.log("supervisor", f"update to {self.update.get('version')} failed: {reason}")
+        self.update.update(result="failed", error=reason, finished=_now_iso())
+        self.last_error = reason
+        if self.serving is None:
+            self.failed = True  # nothing ever served: give up and report
+            self.phase = "failed"
+        self.target = self.serving
+
+    def finish_update(self) -> None:
+        assert self.target is not None
+        self.serving = self.target
+        if self.update.get("result") == "in-progress":
+            self.update.update(result="ok", finished=_now_iso())
+            self.log("supervisor", f"serving {self.serving.version_ref} x{self.serving.replicas}")
+
+    # -- replica events ------------------------------------------------------------------------
+    def on_ready(self, replica: Replica, info: dict[str, Any]) -> None:
+        if replica.state != "starting":
+            return
+        replica.state = "ready"
+        replica.ready_at = time.monotonic()
+        replica.info = info
+        self.log(
+            replica.label, f"ready on port {info.get('port')} (admin {info.get('admin_port')})"
+        )
+
+    def on_exit(self, replica: Replica, code: int) -> None:
+        if replica in self.replicas:
+            self.replicas.remove(replica)
+        replica.stderr_done.wait(timeout=1.0)
+        if replica.state == "stopping":
+            self.log(replica.label, f"stopped (exit code {code})")
+            return
+        reason = replica.error or _exit_reason(code, replica.stderr_tail)
+        self.log(replica.label, f"exited: {reason}")
+        slot = self.slot(replica.spec, replica.slot)
+        slot.last_error = reason
+        if replica.state == "starting":
+            target = self.target
+            if (
+                target is not None
+                and target is not self.serving
+                and replica.key == target.replica_key()
+            ):
+                self.fail_update(reason)  # the new spec does not come up: keep the old one
+                return
+        else:  # it served, then died: restart it, at once the first time
+            slot.restarts += 1
+            if replica.ready_at and time.monotonic() - replica.ready_at > STABLE_AFTER:
+                slot.failures_in_row = 0
+        slot.failures_in_row += 1
+        delay = (
+            0.0
+            if slot.failures_in_row == 1
+            else min(0.5 * 2 ** (slot.failures_in_row - 2), BACKOFF_MAX)
+        )
+        slot.not_before = time.monotonic() + delay
+        self.last_error = f"replica {replica.slot}: {reason}"
+
+    def check_timers(self) -> None:
+        now = time.monotonic()
+        for replica in list(self.replicas):
+            if replica.state == "starting" and now > replica.ready_deadline:
+                replica.error = f"not ready within {READY_TIMEOUT:.0f} s"
+                replica.proc.kill()
+                replica.ready_deadline = float("inf")
+            if replica.stop_deadline and now > replica.stop_deadline:
+                self.log(
+                    replica.label, f"still running {STOP_GRACE:.0f} s after SIGTERM; killing it"
+                )
+                replica.proc.kill()
+                replica.stop_deadline = None
+
+    # -- the controller ------------------------------------------------------------------------
+    def slot(self, spec: DeploymentSpec, index: int) -> Slot:
+        return self.slots.setdefault((spec.replica_key(), index), Slot())
+
+    def reconcile(self) -> None:
+        """One step towards ``target``: start, retire or replace replicas (surge of one)."""
+        target = self.target
+        if target is None:
+            return
+        key = target.replica_key()
+        live = [r for r in self.replicas if r.state != "stopping"]
+        mine = [r for r in live if r.key == key]
+        others = [r for r in live if r.key != key]
+        for replica in others:
+            if replica.state == "starting":
+                self.stop(replica)  # a leftover of an abandoned update: it never served
+        others_ready = [r for r in others if r.state == "ready"]
+        mine.sort(key=lambda r: (r.state != "ready", r.slot))
+        for replica in mine[target.replicas :]:
+            self.stop(replica)
+        mine = mine[: target.replicas]
+        mine_ready = [r for r in mine if r.state == "ready"]
+        starting = len(mine) - len(mine_ready)
+        missing = target.replicas - len(mine)
+        allowed = max(0, 1 - starting) if others_ready else missing  # roll one at a time
+        used = {r.slot for r in mine}
+        now = time.monotonic()
+        for index in range(target.replicas):
+            if allowed <= 0 or missing <= 0:
+                break
+            if index in used or self.slot(target, index).not_before > now:
+                continue
+            self.start(target, index)
+            allowed -= 1
+            missing -= 1
+        surplus = len(mine_ready) + len(others_ready) - target.replicas
+        for replica in sorted(others_ready, key=lambda r: r.started)[: max(0, surplus)]:
+            self.stop(replica)
+        if len(mine_ready) == target.replicas and not others_ready:
+            if self.serving is not target:
+                self.finish_update()
+            self.phase = "running"
+        elif self.serving is not None and self.serving is not target:
+            self.phase = "updating"
+        elif self.serving is None:
+            self.phase = "starting"
+        else:
+            self.phase = "degraded"
+        self._close_unused_sockets()
+
+    def start(self, spec: DeploymentSpec, index: int) -> None:
+        sock = self.sockets[(spec.host, int(spec.port or 0))]
+        argv = replica_argv(spec, self.hub, sock.fileno(), self.runtime.predictions)
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            pass_fds=(sock.fileno(),),
+        )
+        replica = Replica(index, spec, proc, ready_deadline=time.monotonic() + READY_TIMEOUT)
+        self.replicas.append(replica)
+        self.log(replica.label, "starting")
+        threading.Thread(target=self._read_stdout, args=(replica,), daemon=True).start()
+        threading.Thread(target=self._read_stderr, args=(replica,), daemon=True).start()
+
+    def stop(self, replica: Replica) -> None:
+        if replica.state == "stopping":
+            return
+        self.log(replica.label, "stopping (SIGTERM)")
+        replica.state = "stopping"
+        replica.stop_deadline = time.monotonic() + STOP_GRACE
+        with contextlib.suppress(ProcessLookupError):
+            replica.proc.send_signal(signal.SIGTERM)
+
+    def _close_unused_sockets(self) -> None:
+        wanted = {(s.host, int(s.port or 0)) for s in (self.target, self.serving) if s}
+        wanted |= {(r.spec.host, int(r.spec.port or 0)) for r in self.replicas}
+        for address in list(self.sockets):
+            if address not in wanted:
+                self.sockets.pop(address).close()
+        keys = {s.replica_key() for s in (self.target, self.serving) if s}
+        for slot_key in [k for k in self.slots if k[0] not in keys]:
+            del self.slots[slot_key]
+
+    def _read_stdout(self, replica: Replica) -> None:
+        assert replica.proc.stdout is not None
+        for line in replica.proc.stdout:
+            if line.startswith(READY_PREFIX):
+                try:
+                    info = json.loads(line[len(READY_PREFIX) :])
+                except ValueError:
+                    info = {}
+                self.events.put(("ready", replica, info))
+            elif line.startswith(FAILED_PREFIX):
+                self.events.put(("failed", replica, line[len(FAILED_PREFIX) :].strip()))
+            self.log(replica.label, line)
+        code = replica.proc.wait()
+        self.events.put(("exit", replica, code))
+
+    def _read_stderr(self, replica: Replica) -> None:
+        stream: IO[str] | None = replica.proc.stderr
+        assert stream is not None
+        for line in stream:
+            if line.strip():
+                replica.stderr_tail.append(line.rstrip())
+            self.log(replica.label, line)
+        replica.stderr_done.set()
+
+    # -- reporting and shutdown ----------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        spec = self.serving or self.target
+        now = time.time()
+        replicas = []
+        for r in sorted(self.replicas, key=lambda r: (r.spec.version, r.slot)):
+            slot = self.slot(r.spec, r.slot)
+            replicas.append(
+                {
+                    "slot": r.slot,
+                    "pid": r.proc.pid,
+                    "port": r.info.get("port", r.spec.port),
+                    "admin_port": r.info.get("admin_port"),
+                    "version": r.info.get("version") or r.spec.version,
+                    "state": r.state,
+                    "started": datetime.fromtimestamp(r.started, timezone.utc).isoformat(),
+                    "uptime_s": round(now - r.started, 3),
+                    "restarts": slot.restarts,
+                    "last_error": slot.last_error,
+                }
+            )
+        return {
+            "name": self.name,
+            "supervisor_pid": os.getpid(),
+            "pgid": os.getpgrp(),
+            "phase": self.phase,
+            "endpoint": spec.endpoint if spec else None,
+            "serving_version": self.serving.version if self.serving else None,
+            "target_version": self.target.version if self.target else None,
+            "replicas": replicas,
+            "update": self.update,
+            "last_error": self.last_error,
+        }
+
+    def write_state(self) -> None:
+        state = self.state()
+        comparable = {**state, "replicas": [{**r, "uptime_s": 0} for r in state["replicas"]]}
+        if comparable != self._last_state:
+            self._last_state = comparable
+            self.runtime.write_state({**state, "written": _now_iso()})
+
+    def shutdown(self) -> None:
+        for replica in list(self.replicas):
+            self.stop(replica)
+        deadline = time.monotonic() + STOP_GRACE + 5
+        while self.replicas and time.monotonic() < deadline:
+            try:
+                event = self.events.get(timeout=0.2)
+            except queue.Empty:
+                self.check_timers()
+                continue
+            if event[0] == "exit":
+                self.on_exit(event[1], event[2])
+        for replica in self.replicas:
+            replica.proc.kill()
+        for sock in self.sockets.values():
+            sock.close()
+        self.sockets.clear()
+        if not self.failed:
+            self.phase = "stopped"
+        self.replicas = []
+        self.write_state()
+        self.log("supervisor", "stopped" if not self.failed else "gave up")
+
+
+def _exit_reason(code: int, stderr_tail: deque[str]) -> str:
+    if code < 0:
+        try:
+            what = f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            what = f"killed by signal {-code}"
+    else:
+        what = f"exited with code {code}"
+    last = stderr_tail[-1] if stderr_tail else ""
+    return f"{what}: {last}" if last else what
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Supervise the replicas of one local deployment.")
+    parser.add_argument("--hub", required=True, help="the hub's folder")
+    parser.add_argument("--name", required=True, help="the deployment's name")
+    args = parser.parse_args(argv)
+    return Supervisor(Path(args.hub).resolve(), args.name).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
