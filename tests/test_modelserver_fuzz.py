@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,13 +31,13 @@ from test_modelserver import (  # the servers and their models
 __all__ = ["pipe_server", "pipeline_model", "served_hub", "server_tmp", "sk_server"]
 
 FUZZ = settings(
-    max_examples=250,
+    max_examples=int(os.environ.get("MODELHUB_FUZZ_EXAMPLES", "250")),  # more: a deeper search
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-CLF_FEATURES = ["f0", "f1", "f2", "f3"]
-PIPE_FEATURES = ["age", "income", "score", "visits", "city"]
+CLF_FEATURES = ("f0", "f1", "f2", "f3")
+PIPE_FEATURES = ("age", "income", "score", "visits", "city")
 DATATYPES = ["BOOL", "UINT8", "INT8", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"]
 
 scalars = (
@@ -58,7 +59,7 @@ cells = numbers | scalars
 
 
 @st.composite
-def tensors(draw: st.DrawFn, names: list[str]) -> dict[str, Any]:
+def tensors(draw: st.DrawFn, names: tuple[str, ...]) -> dict[str, Any]:
     """A v2 input tensor: usually plausible, with any field possibly wrong."""
     rows = draw(st.integers(0, 4))
     width = draw(st.sampled_from([1, 4, 5, len(names)]))
@@ -94,7 +95,7 @@ V2_TYPES = {"float": "FP64", "int": "INT64", "str": "BYTES"}
 
 
 @st.composite
-def valid_rows(draw: st.DrawFn, names: list[str]) -> list[dict[str, Any]]:
+def valid_rows(draw: st.DrawFn, names: tuple[str, ...]) -> list[dict[str, Any]]:
     n = draw(st.integers(1, 4))
     return [{name: draw(VALUES[KINDS[name]]) for name in names} for _ in range(n)]
 
@@ -124,7 +125,7 @@ def mutated(draw: st.DrawFn, body: Any) -> Any:
 
 
 @st.composite
-def near_valid_v2(draw: st.DrawFn, names: list[str]) -> Any:
+def near_valid_v2(draw: st.DrawFn, names: tuple[str, ...]) -> Any:
     rows = draw(valid_rows(names))
     if all(KINDS[n] == "float" for n in names):
         datatype = draw(st.sampled_from(["FP32", "FP64"]))
@@ -154,13 +155,16 @@ def near_valid_v2(draw: st.DrawFn, names: list[str]) -> Any:
 
 
 @st.composite
-def near_valid_mlflow(draw: st.DrawFn, names: list[str]) -> Any:
+def near_valid_mlflow(draw: st.DrawFn, names: tuple[str, ...]) -> Any:
     rows = draw(valid_rows(names))
     key = draw(st.sampled_from(["split", "records", "instances", "inputs"]))
     body: Any
     if key == "split":
         body = {
-            "dataframe_split": {"columns": names, "data": [[r[n] for n in names] for r in rows]}
+            "dataframe_split": {
+                "columns": list(names),
+                "data": [[r[n] for n in names] for r in rows],
+            }
         }
     elif key == "records":
         body = {"dataframe_records": rows}
@@ -172,7 +176,7 @@ def near_valid_mlflow(draw: st.DrawFn, names: list[str]) -> Any:
 
 
 @st.composite
-def v2_bodies(draw: st.DrawFn, names: list[str]) -> Any:
+def v2_bodies(draw: st.DrawFn, names: tuple[str, ...]) -> Any:
     if draw(st.booleans()):
         return draw(near_valid_v2(names))
     if draw(st.integers(0, 5)) == 0:
@@ -199,7 +203,7 @@ def v2_bodies(draw: st.DrawFn, names: list[str]) -> Any:
 
 
 @st.composite
-def mlflow_bodies(draw: st.DrawFn, names: list[str]) -> Any:
+def mlflow_bodies(draw: st.DrawFn, names: tuple[str, ...]) -> Any:
     if draw(st.booleans()):
         return draw(near_valid_mlflow(names))
     choice = draw(st.integers(0, 6))
