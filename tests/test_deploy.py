@@ -2,18 +2,17 @@
 
 Every test deploys real replica processes on 127.0.0.1 and stops them in its teardown. Waits
 poll with a deadline; load comes from a bounded client (a few threads, a capped duration and
-number of requests) that opens one connection per request.
+number of requests), with some connections kept alive and others opened per request.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import http.client
 import json
 import os
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 import urllib.error
@@ -34,90 +33,13 @@ from jupyter_modelhub.deploy.runtime import RuntimeFolder
 from jupyter_modelhub.errors import BackendError, InvalidArgument, NotFound
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL_SERVER = importlib.util.find_spec("jupyter_modelhub.modelserver.__main__") is not None
-
-# Until the model server lands, replicas are this stand-in that honours the same contract:
-# load (and verify) the model from the hub, print MODELHUB-READY or MODELHUB-FAILED, serve the
-# v2 protocol on the inherited socket and health on a private admin port, drain on SIGTERM.
-FAKE_SERVER = textwrap.dedent(
-    """
-    import argparse, json, os, signal, socket, sys, threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    import numpy as np
-
-    p = argparse.ArgumentParser()
-    p.add_argument("ref")
-    for flag in ("--hub", "--host", "--deployment", "--log-dir", "--runtime", "--max-batch-size",
-                 "--max-wait-ms", "--sample-rate", "--max-body-mb"):
-        p.add_argument(flag)
-    for flag in ("--port", "--fd", "--admin-port"):
-        p.add_argument(flag, type=int)
-    a = p.parse_args()
-    name, version = a.ref.split("@")
-    try:
-        from jupyter_modelhub import Hub
-        model = Hub(a.hub).load(a.ref)
-    except Exception as exc:
-        print(f"MODELHUB-FAILED {exc}", flush=True)
-        sys.exit(3)
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def reply(self, code, body):
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("X-Request-Id", "fake")
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self):
-            self.reply(200, {"ready": True})
-
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            tensor = body["inputs"][0]
-            rows = np.asarray(tensor["data"], dtype=float).reshape(tensor["shape"])
-            labels = model.predict(rows).tolist()
-            self.reply(200, {"model_name": name, "model_version": version, "outputs": [
-                {"name": "label", "shape": [len(labels)], "datatype": "INT64", "data": labels}]})
-
-        def log_message(self, *args):
-            pass
-
-    sock = socket.socket(fileno=a.fd)
-    server = ThreadingHTTPServer((a.host, a.port), Handler, bind_and_activate=False)
-    server.socket.close()
-    server.socket = sock
-    server.daemon_threads = False
-    admin = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=admin.serve_forever, daemon=True).start()
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    info = {"port": sock.getsockname()[1], "admin_port": admin.server_address[1],
-            "pid": os.getpid(), "version": version}
-    print("MODELHUB-READY " + json.dumps(info), flush=True)
-    server.serve_forever()
-    server.server_close()
-    """
-)
 
 
 # -- fixtures ----------------------------------------------------------------------------------
-def use_model_server(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> str:
-    """Make replicas run the real model server once it exists, else the stand-in."""
+def use_model_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replicas run this source tree's model server, whatever the environment says."""
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    if REAL_SERVER:
-        monkeypatch.delenv("MODELHUB_MODELSERVER_COMMAND", raising=False)
-        return "real"
-    script = tmp_path_factory.mktemp("fake") / "fake_server.py"
-    script.write_text(FAKE_SERVER)
-    monkeypatch.setenv("MODELHUB_MODELSERVER_COMMAND", f"{sys.executable} {script}")
-    return "fake"
+    monkeypatch.delenv("MODELHUB_MODELSERVER_COMMAND", raising=False)
 
 
 def register_two_versions(hub: Hub, classifier: Any, training_data: Any) -> Hub:
@@ -143,8 +65,8 @@ def stop_every_deployment(hub: Hub) -> None:
 
 
 @pytest.fixture(autouse=True)
-def model_server(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> str:
-    return use_model_server(tmp_path_factory, monkeypatch)
+def model_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_model_server(monkeypatch)
 
 
 @pytest.fixture
@@ -163,13 +85,17 @@ def _runtime_names(hub: Hub) -> list[str]:
 ROW = [0.5, -1.0, 0.25, 2.0]
 
 
+def infer_body(rows: list[list[float]]) -> bytes:
+    tensor = {"name": "input", "shape": [len(rows), 4], "datatype": "FP64",
+              "data": [x for row in rows for x in row]}  # fmt: skip
+    return json.dumps({"inputs": [tensor]}).encode()
+
+
 def infer(endpoint: str, rows: list[list[float]], model: str = "fraud", timeout: float = 10):
     """One v2 inference request on a fresh connection: (status, JSON body)."""
-    body = {"inputs": [{"name": "input", "shape": [len(rows), 4], "datatype": "FP64",
-                        "data": [x for row in rows for x in row]}]}  # fmt: skip
     request = urllib.request.Request(
         f"{endpoint}/v2/models/{model}/infer",
-        data=json.dumps(body).encode(),
+        data=infer_body(rows),
         headers={"Content-Type": "application/json", "Connection": "close"},
         method="POST",
     )
@@ -199,15 +125,43 @@ def wait_for(
         time.sleep(interval)
 
 
+class KeepAliveClient:
+    """An HTTP/1.1 client on one reused connection, as most clients are: it opens a new one
+    only when the server said ``Connection: close`` (or at the start)."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.address = endpoint.removeprefix("http://").rsplit(":", 1)
+        self.connection: http.client.HTTPConnection | None = None
+
+    def infer(self, rows: list[list[float]]) -> tuple[int, dict[str, Any]]:
+        if self.connection is None:
+            host, port = self.address
+            self.connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        headers = {"Content-Type": "application/json"}
+        self.connection.request("POST", "/v2/models/fraud/infer", infer_body(rows), headers)
+        response = self.connection.getresponse()
+        reply = json.loads(response.read())
+        if response.getheader("Connection", "").lower() == "close":
+            self.close()
+        return response.status, reply
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
 @dataclass
 class Load:
     """A bounded load generator: ``workers`` threads sending requests until stopped, for at
     most ``max_seconds`` and ``max_requests``, each pausing ``pace`` seconds between requests
     (so that the machine's two cores are left to the replicas being started); it counts
-    answers by ``model_version``."""
+    answers by ``model_version``. The first ``keep_alive`` workers reuse their connection;
+    the others open one per request."""
 
     endpoint: str
     workers: int = 4
+    keep_alive: int = 0
     max_seconds: float = 15.0
     max_requests: int = 20_000
     pace: float = 0.005
@@ -221,8 +175,9 @@ class Load:
 
     def __enter__(self) -> Load:
         deadline = time.monotonic() + self.max_seconds
-        for _ in range(self.workers):
-            thread = threading.Thread(target=self._work, args=(deadline,), daemon=True)
+        for index in range(self.workers):
+            client = KeepAliveClient(self.endpoint) if index < self.keep_alive else None
+            thread = threading.Thread(target=self._work, args=(deadline, client), daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
@@ -232,18 +187,20 @@ class Load:
         for thread in self._threads:
             thread.join(timeout=30)
 
-    def _work(self, deadline: float) -> None:
+    def _work(self, deadline: float, client: KeepAliveClient | None) -> None:
         while not self._stop.is_set() and time.monotonic() < deadline:
             with self._lock:
                 if self.sent >= self.max_requests:
-                    return
+                    break
                 self.sent += 1
             try:
-                status, reply = infer(self.endpoint, [ROW])
+                status, reply = client.infer([ROW]) if client else infer(self.endpoint, [ROW])
                 ok = status == 200
                 version = reply.get("model_version", "?")
             except Exception as exc:  # a refused or reset connection is a failed request
                 ok, version = False, f"{type(exc).__name__}: {exc}"
+                if client:
+                    client.close()
             with self._lock:
                 if ok:
                     self.versions[version] += 1
@@ -251,6 +208,8 @@ class Load:
                     self.failed += 1
                     self.errors.append(version)
             self._stop.wait(self.pace)
+        if client:
+            client.close()
 
     def answered(self) -> int:
         with self._lock:
@@ -350,7 +309,7 @@ def _alive(pid: int) -> bool:
 # -- updates under load ------------------------------------------------------------------------
 def test_update_and_rollback_under_load_lose_no_request(deployed: Hub) -> None:
     status = deployed.deploy("fraud@v0.0.1", replicas=2)
-    with Load(status.endpoint) as load:
+    with Load(status.endpoint, keep_alive=2) as load:
         wait_for(lambda: load.answered() >= 20, 10, "the first answers")
         deployed.update("fraud", "v0.0.2")
         after = load.answered()
@@ -360,7 +319,7 @@ def test_update_and_rollback_under_load_lose_no_request(deployed: Hub) -> None:
     assert set(load.versions) == {"v0.0.1", "v0.0.2"}
     assert infer(status.endpoint, [ROW])[1]["model_version"] == "v0.0.2"
 
-    with Load(status.endpoint) as load:
+    with Load(status.endpoint, keep_alive=2) as load:
         wait_for(lambda: load.answered() >= 20, 10, "the first answers")
         rolled = deployed.rollback("fraud")
         after = load.answered()
@@ -375,7 +334,7 @@ def test_update_and_rollback_under_load_lose_no_request(deployed: Hub) -> None:
 def test_a_replica_killed_with_sigkill_is_back_within_5_seconds(deployed: Hub) -> None:
     status = deployed.deploy("fraud@v0.0.1", replicas=2)
     victim = status.replicas[0]
-    with Load(status.endpoint) as load:
+    with Load(status.endpoint, keep_alive=2) as load:
         wait_for(lambda: load.answered() >= 20, 10, "the first answers")
         killed = time.monotonic()
         os.kill(victim.pid, signal.SIGKILL)
