@@ -42,6 +42,12 @@ EXAMPLES = {
     "models/([^/]+)/stages": "models/fraud/stages",
     "models/([^/]+)/stages/([^/]+)": "models/fraud/stages/prod",
     "versions/([^/]+)": f"versions/{quote('fraud@v0.0.1', safe='')}",
+    "deployments": "deployments",
+    "deployments/([^/]+)": "deployments/fraud",
+    "deployments/([^/]+)/update": "deployments/fraud/update",
+    "deployments/([^/]+)/rollback": "deployments/fraud/rollback",
+    "deployments/([^/]+)/revisions": "deployments/fraud/revisions",
+    "deployments/([^/]+)/logs": "deployments/fraud/logs",
     "(.*)": "no/such/endpoint",
 }
 

@@ -58,6 +58,9 @@ REGISTER_FIELDS = (
     "onnx",
 )
 PROMOTE_FIELDS = ("version", "stage", "message")
+DEPLOY_FIELDS = ("ref", "name", "replicas", "port", "follow")
+UPDATE_FIELDS = ("version", "replicas")
+ROLLBACK_FIELDS = ("revision",)
 
 
 class ModelHubHandler(ExtensionHandlerMixin, APIHandler):
@@ -229,6 +232,96 @@ class StageHandler(ModelHubHandler):
         self.reply(event.to_dict())
 
 
+class DeploymentsHandler(ModelHubHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        """Every deployment with its desired state and how it is doing."""
+        statuses = await self.run(lambda hub: hub.deployments())
+        self.reply({"deployments": [s.to_dict() for s in statuses]})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """Deploy a model version on the server's machine; answers once it is ready."""
+        body = self.json_body(DEPLOY_FIELDS)
+        ref = parsing.field(body, "ref", str, required=True)
+        assert ref is not None
+        name = parsing.field(body, "name", str)
+        replicas = parsing.field(body, "replicas", int)
+        port = parsing.field(body, "port", int)
+        follow = bool(parsing.field(body, "follow", bool))
+        status = await self.run(
+            lambda hub: hub.deploy(
+                ref,
+                name,
+                replicas=1 if replicas is None else replicas,
+                port=port,
+                follow_stage=follow,
+            )
+        )
+        self.set_header(
+            "Location", url_path_join(self.base_url, API_PREFIX, "deployments", status.name)
+        )
+        self.reply(status.to_dict(), status=201)
+
+
+class DeploymentHandler(ModelHubHandler):
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        """One deployment: desired state, replicas with their health, last error."""
+        status = await self.run(lambda hub: hub.deployment(name))
+        self.reply(status.to_dict())
+
+    @web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        """Stop the deployment (stopping what does not run is not an error)."""
+        stopped = await self.run(lambda hub: hub.stop(name))
+        self.reply({"name": name, "stopped": stopped})
+
+
+class DeploymentUpdateHandler(ModelHubHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        """Roll the deployment to another version (and/or number of replicas)."""
+        body = self.json_body(UPDATE_FIELDS)
+        version = parsing.field(body, "version", str)
+        replicas = parsing.field(body, "replicas", int)
+        if version is None and replicas is None:
+            raise InvalidArgument("Nothing to update.", hint="Send 'version' and/or 'replicas'.")
+        status = await self.run(lambda hub: hub.update(name, version, replicas=replicas))
+        self.reply(status.to_dict())
+
+
+class DeploymentRollbackHandler(ModelHubHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        """Go back to an earlier revision (default: the previous one)."""
+        body = self.json_body(ROLLBACK_FIELDS) if self.request.body.strip() else {}
+        revision = parsing.field(body, "revision", int)
+        status = await self.run(lambda hub: hub.rollback(name, revision))
+        self.reply(status.to_dict())
+
+
+class DeploymentRevisionsHandler(ModelHubHandler):
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        """The deployment's revisions, oldest first; the last one is current."""
+        revisions = await self.run(lambda hub: hub.revisions(name))
+        self.reply({"name": name, "revisions": [r.to_dict() for r in revisions]})
+
+
+class DeploymentLogsHandler(ModelHubHandler):
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        """The last ``tail`` lines (default 100) of the deployment's log."""
+        tail = parsing.query_int(self.get_argument("tail", None), "tail", default=100)
+        lines = await self.run(lambda hub: hub.deployment_logs(name, tail))
+        self.reply({"name": name, "lines": lines})
+
+
 class UnknownEndpointHandler(ModelHubHandler):
     """A JSON 404 for any other path under the API, instead of an HTML page.
 
@@ -277,5 +370,11 @@ def routes() -> list[tuple[str, type[ModelHubHandler]]]:
         (rf"/{api}/models/{segment}/stages", StagesHandler),
         (rf"/{api}/models/{segment}/stages/{segment}", StageHandler),
         (rf"/{api}/versions/{segment}", VersionHandler),
+        (rf"/{api}/deployments", DeploymentsHandler),
+        (rf"/{api}/deployments/{segment}", DeploymentHandler),
+        (rf"/{api}/deployments/{segment}/update", DeploymentUpdateHandler),
+        (rf"/{api}/deployments/{segment}/rollback", DeploymentRollbackHandler),
+        (rf"/{api}/deployments/{segment}/revisions", DeploymentRevisionsHandler),
+        (rf"/{api}/deployments/{segment}/logs", DeploymentLogsHandler),
         (rf"/{api}/(.*)", UnknownEndpointHandler),
     ]

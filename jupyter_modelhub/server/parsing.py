@@ -18,6 +18,7 @@ T = TypeVar("T")
 
 _KINDS: dict[type, str] = {
     str: "a string",
+    int: "an integer",
     bool: "true or false",
     dict: "an object",
     list: "an array",
@@ -73,6 +74,19 @@ def field(body: dict[str, Any], key: str, kind: type[T], *, required: bool = Fal
             f"The field {key!r} must be {_KINDS.get(kind, kind.__name__)}, not {_json_kind(value)}."
         )
     return value
+
+
+def query_int(value: str | None, key: str, *, default: int) -> int:
+    """An integer query argument such as ``?tail=50``, at least 0; ``default`` when absent."""
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise InvalidArgument(f"The query argument {key}={value!r} must be a whole number >= 0.")
+    return number
 
 
 def number_map(body: dict[str, Any], key: str) -> dict[str, float] | None:
