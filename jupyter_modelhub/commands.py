@@ -258,8 +258,6 @@ def _logs(args: argparse.Namespace, ctx: Context) -> Lines:
 
 @command("update", "roll a deployment to another version without downtime")
 def _update(args: argparse.Namespace, ctx: Context) -> Message:
-    if args.version is None and args.replicas is None:
-        raise InvalidArgument("Nothing to update.", hint="Give --version REF and/or --replicas N.")
     status = _hub(args).update(args.name, args.version, replicas=args.replicas)
     return Message(
         f"Deployment {status.name} serves {status.model}@{status.serving_version}",

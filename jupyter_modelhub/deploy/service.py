@@ -105,6 +105,8 @@ class Deployments:
         ``version`` is ``v0.0.2``, ``fraud@v0.0.2`` or a stage reference ``fraud#prod`` (which
         the deployment then follows if it followed its stage before).
         """
+        if version is None and replicas is None:
+            raise InvalidArgument("Nothing to update.", hint="Give a version and/or replicas.")
         with self._operation(name):
             current = self.store.require(name)
             spec = current

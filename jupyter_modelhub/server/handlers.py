@@ -288,8 +288,6 @@ class DeploymentUpdateHandler(ModelHubHandler):
         body = self.json_body(UPDATE_FIELDS)
         version = parsing.field(body, "version", str)
         replicas = parsing.field(body, "replicas", int)
-        if version is None and replicas is None:
-            raise InvalidArgument("Nothing to update.", hint="Send 'version' and/or 'replicas'.")
         status = await self.run(lambda hub: hub.update(name, version, replicas=replicas))
         self.reply(status.to_dict())
 
