@@ -74,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-batch-size",
         type=_positive(int),
-        help="rows per model call when coalescing requests; 1 turns batching off "
-        "(default: 32 for scikit-learn, 1 for ONNX)",
+        help="rows per model call when coalescing concurrent requests; 1 turns batching off "
+        "(default 32)",
     )
     parser.add_argument(
         "--max-wait-ms",

@@ -62,6 +62,8 @@ class SklearnRuntime(ModelRuntime):
     """A scikit-learn estimator (or any object with ``predict``) loaded with joblib."""
 
     name = "sklearn"
+    # Measured (20 features, 8-32 connections): one call for many rows cuts the server's CPU per
+    # request 2-4x (~100-250 µs per predict on an array, ~1 ms on a DataFrame).
     default_max_batch_size = 32
 
     def __init__(self, model: Any, schema: FeatureSchema) -> None:
@@ -123,8 +125,10 @@ class OnnxRuntime(ModelRuntime):
     """An ONNX model run by onnxruntime on the CPU, one thread (a replica is one core)."""
 
     name = "onnx"
-    # onnxruntime costs ~5 µs per call: coalescing requests saves less than the wait costs
-    default_max_batch_size = 1
+    # onnxruntime costs ~5 µs per call, yet batching still cut the server's CPU per request by
+    # 10-15% at 8-32 connections (fewer event-loop turns and model calls), and costs ~7 µs at
+    # concurrency 1 (a request that finds the queue empty runs at the next loop turn).
+    default_max_batch_size = 32
 
     def __init__(self, session: Any, schema: FeatureSchema) -> None:
         self.session = session

@@ -37,10 +37,11 @@ class ServingOptions:
 
     deployment: str = ""
     variant: str | None = None
-    #: rows per model call; None takes the runtime's default (32 for sklearn, 1 for ONNX)
+    #: rows per model call; None takes the runtime's default (32); 1 turns batching off
     max_batch_size: int | None = None
     max_wait_ms: float = 1.0
-    #: run the model in a worker thread instead of on the event loop
+    #: run the model in a worker thread instead of on the event loop (off: on one core the
+    #: hand-off costs more than it overlaps; worth it for models slow enough to stall probes)
     model_thread: bool = False
     log_dir: Path | None = None
     sample_rate: float = 1.0
