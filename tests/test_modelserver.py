@@ -1003,30 +1003,31 @@ def _listening_socket() -> socket.socket:
     return sock
 
 
-def test_replicas_share_an_inherited_socket_and_one_can_leave(served_hub, tmp_path, training_data):
+def test_replicas_start_at_once_on_an_inherited_socket_and_one_can_leave(
+    hub: Hub, classifier, training_data, tmp_path
+) -> None:
     X, _ = training_data
+    hub.register(classifier, "clf", sample=X, onnx=True)  # a fresh hub: nothing loaded yet
     shared = _listening_socket()
     port = shared.getsockname()[1]
     fd = shared.fileno()
-    args = ("clf", "--hub", str(served_hub.path), "--fd", str(fd), "--runtime", "sklearn")
-    first = start_server(*args, pass_fds=(fd,), tmp=tmp_path)
-    second = None
+    args = ("clf", "--hub", str(hub.path), "--fd", str(fd))
+    replicas = [ServerProcess(*args, pass_fds=(fd,), tmp=tmp_path) for _ in range(3)]
     try:
-        assert first.port == port
+        for replica in replicas:  # started together, each ready on the same port
+            assert replica.wait_ready()["port"] == port
         assert call(port, "POST", V2, v2_matrix(X[:1]))[0] == 200
-        second = start_server(*args, pass_fds=(fd,), tmp=tmp_path)
-        assert second.port == port
-        pids = {first.proc.pid, second.proc.pid}
-        assert call_json(first.admin_port, "GET", "/v2/health/ready")[0] == 200
-        assert first.terminate() == 0  # replaced: the socket stays open for the other replica
+        assert call_json(replicas[0].admin_port, "GET", "/v2/health/ready")[0] == 200
+        assert replicas[0].terminate() == 0  # replaced: the socket stays open for the others
         for _ in range(20):
             status, _, _ = call(port, "POST", V2, v2_matrix(X[:2]))
             assert status == 200
-        assert second.proc.poll() is None and first.proc.pid in pids
+        assert all(r.proc.poll() is None for r in replicas[1:])
     finally:
-        first.close()
-        if second is not None:
-            assert second.terminate() == 0
+        for replica in replicas[1:]:
+            assert replica.terminate() == 0
+        for replica in replicas:
+            replica.close()
         shared.close()
 
 

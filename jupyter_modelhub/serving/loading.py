@@ -1,8 +1,10 @@
 """Loading a registered version for serving: verified bytes, a runtime, a self-test.
 
-The artifact is materialised with the registry's verified checkout, then each file the runtime
-needs is read once into memory and hashed against its DVC md5 *before* it is deserialised: the
-bytes that are loaded are exactly the bytes that were verified (no window for a swap on disk).
+Each file the runtime needs is read once, straight from the hub's DVC cache (pulled from the
+remote first when it is not there), and hashed against its recorded md5 *before* it is
+deserialised: the bytes that are loaded are exactly the bytes that were verified, with no window
+for a swap on disk. Nothing is written to the hub, so any number of replicas can start at once
+(materialising a checkout folder from several processes at the same time is not safe).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import IntegrityError, InvalidArgument
+from ..errors import IntegrityError, InvalidArgument, NotFound
 from ..models import FeatureSpec, ModelVersion
 from ..registry.registry import ModelRegistry
 from .errors import ModelLoadError
@@ -100,17 +102,30 @@ def load_served_model(
 
 
 def _verified_reader(registry: ModelRegistry, version: ModelVersion) -> Callable[[str], bytes]:
-    folder = registry.checkout(version)  # fetches if needed; verifies what it materialises
     obj = version.meta.artifact
-    entries = dict(registry.dvc.tree_entries(obj))
+    dvc = registry.dvc
+    if not dvc.has_object(obj):
+        if not dvc.remotes():
+            raise NotFound(
+                f"The artifact of {version.ref} is not in this hub's cache and the hub has no "
+                "DVC remote to fetch it from.",
+                hint="Add the team's remote with `dvc remote add -d NAME URL`, then retry.",
+            )
+        registry.pull(version.ref)
+    entries = dict(dvc.tree_entries(obj))  # the file list is itself checked against its md5
     single = not obj.md5.endswith(".dir")
 
     def read(relpath: str) -> bytes:
         md5 = next(iter(entries.values())) if single else entries.get(relpath)
         if md5 is None:
             raise ModelLoadError(f"{version.ref}'s artifact has no file {relpath!r}.")
-        path = folder if single else folder / relpath
-        data = path.read_bytes()
+        try:
+            data = dvc.object_path(md5).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(
+                f"{relpath} of {version.ref} ({md5}) is missing from this hub's cache.",
+                hint=f"Fetch it with `modelhub pull {version.ref}`.",
+            ) from None
         if hashlib.md5(data, usedforsecurity=False).hexdigest() != md5:
             raise IntegrityError(
                 f"The artifact {obj.path} is corrupt: {relpath}'s bytes no longer match its md5 "
