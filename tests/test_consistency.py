@@ -111,3 +111,30 @@ def test_kill_9_at_random_moments_never_corrupts_the_hub(hub: Hub) -> None:
         ["git", "status", "--porcelain"], cwd=hub.path, capture_output=True, text=True
     )
     assert status.stdout == ""
+
+
+def test_many_processes_check_out_the_same_artifact_at_once(hub: Hub, classifier) -> None:
+    hub.register(classifier, "fraud")
+    script = (
+        "import sys; from jupyter_modelhub import Hub; "
+        "print(Hub(sys.argv[1]).artifact_path('fraud'))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(hub.path)],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in results]
+    paths = {out.strip() for out, _ in results}
+    assert len(paths) == 1
+    assert (Path(paths.pop()) / "model.joblib").is_file()
+    leftovers = [
+        p.name for p in (hub.path / ".modelhub" / "artifacts").iterdir() if ".tmp-" in p.name
+    ]
+    assert leftovers == []

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -224,24 +225,38 @@ class DvcStore:
             )
         return path
 
-    def materialize(self, obj: StoredObject, dest: Path, verify: bool = True) -> None:
-        """Write ``obj``'s files at ``dest`` (hard links into the cache where possible)."""
-        tmp = dest.with_name(dest.name + ".tmp-modelhub")
-        _remove(tmp)
-        entries = self.tree_entries(obj)
-        is_dir = obj.md5.endswith(".dir")
-        for relpath, md5 in entries:
-            source = self._require(md5, obj)
-            if verify:
-                self.verify_object(md5, obj)
-            target = tmp / relpath if is_dir else tmp
-            target.parent.mkdir(parents=True, exist_ok=True)
+    def materialize(
+        self, obj: StoredObject, dest: Path, verify: bool = True, replace: bool = True
+    ) -> None:
+        """Write ``obj``'s files at ``dest`` (hard links into the cache where possible).
+
+        The files are assembled in a private temporary folder and moved into place at once, so
+        several processes may materialise the same object concurrently. With ``replace=False``
+        an existing ``dest`` (another process was first) is kept as it is.
+        """
+        tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        try:
+            entries = self.tree_entries(obj)
+            is_dir = obj.md5.endswith(".dir")
+            for relpath, md5 in entries:
+                source = self._require(md5, obj)
+                if verify:
+                    self.verify_object(md5, obj)
+                target = tmp / relpath if is_dir else tmp
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(source, target)
+                except OSError:
+                    shutil.copyfile(source, target)
+            if replace:
+                _remove(dest)
             try:
-                os.link(source, target)
+                os.replace(tmp, dest)
             except OSError:
-                shutil.copyfile(source, target)
-        _remove(dest)
-        os.replace(tmp, dest)
+                if replace or not dest.exists():
+                    raise
+        finally:
+            _remove(tmp)
 
     def verify_object(self, md5: str, obj: StoredObject) -> Path:
         """Re-hash one cached object; raise ``IntegrityError`` when the bytes changed."""

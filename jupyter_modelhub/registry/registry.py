@@ -235,7 +235,7 @@ class ModelRegistry:
         dest = self.runtime / "artifacts" / obj.md5.replace(".dir", "")
         if not dest.exists():
             dest.parent.mkdir(parents=True, exist_ok=True)
-            self.dvc.materialize(obj, dest, verify=True)
+            self.dvc.materialize(obj, dest, verify=True, replace=False)
         return dest
 
     def reference_data(self, ref: str) -> Any:
