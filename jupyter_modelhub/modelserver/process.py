@@ -293,8 +293,11 @@ class _StopFlag:
 
 
 def _say(out: IO[str], line: str) -> None:
-    out.write(line + "\n")
-    out.flush()
+    try:
+        out.write(line + "\n")
+        out.flush()
+    except (OSError, ValueError):  # nobody reads our stdout any more: serve on regardless
+        log.warning("Could not write %r to stdout", line)
 
 
 def _one_line(exc: BaseException) -> str:
