@@ -26,6 +26,7 @@ import pytest
 
 import jupyter_modelhub
 from jupyter_modelhub import Hub
+from jupyter_modelhub.serving.contract import Ready, parse_status_line
 
 REPO = Path(jupyter_modelhub.__file__).resolve().parent.parent
 STARTUP_SECONDS = 90.0
@@ -69,6 +70,7 @@ class ServerProcess:
     def wait_ready(self) -> dict[str, Any]:
         line = self.next_line()
         assert line is not None and line.startswith("MODELHUB-READY "), (line, self.stderr())
+        self.ready_line = line
         self.ready = json.loads(line.removeprefix("MODELHUB-READY "))
         return self.ready
 
@@ -291,6 +293,8 @@ def test_ready_line_names_port_admin_port_pid_and_version(sk_server: ServerProce
     assert sk_server.ready["pid"] == sk_server.proc.pid
     assert sk_server.ready["version"] == "v0.0.1"
     assert sk_server.port != sk_server.admin_port
+    ready = parse_status_line(sk_server.ready_line)  # what a supervisor reads
+    assert ready == Ready(sk_server.port, sk_server.admin_port, sk_server.proc.pid, "v0.0.1")
 
 
 @pytest.mark.parametrize(

@@ -437,3 +437,47 @@ def test_prediction_log_names_colliding_features_apart(tmp_path: Path) -> None:
     table = _read(tmp_path)
     assert table["feature:prediction"].tolist() == [1.5] and table["prediction"].tolist() == [0]
     assert table["variant"].tolist() == ["green"]
+
+
+# -- the process contract ------------------------------------------------------------------------------------
+def test_server_command_is_what_the_server_parses(tmp_path: Path) -> None:
+    from jupyter_modelhub.modelserver.__main__ import build_parser
+    from jupyter_modelhub.serving.contract import server_command
+
+    argv = server_command(
+        "fraud#prod", tmp_path, python="py", port=0, fd=5, admin_port=0, deployment="fraud-prod",
+        variant="blue", log_dir=tmp_path / "log", runtime="onnx", max_batch_size=16,
+        max_wait_ms=2, model_thread=True, sample_rate=0.5, log_rows_per_second=100,
+        log_flush_rows=50, log_flush_seconds=1, max_body_mb=20, drain_seconds=3,
+        log_level="info", host=None,
+    )  # fmt: skip
+    assert argv[:6] == [
+        "py",
+        "-m",
+        "jupyter_modelhub.modelserver",
+        "fraud#prod",
+        "--hub",
+        str(tmp_path),
+    ]
+    args = build_parser().parse_args(argv[3:])
+    assert (args.ref, args.fd, args.admin_port, args.runtime, args.model_thread) == (
+        "fraud#prod",
+        5,
+        0,
+        "onnx",
+        True,
+    )
+    assert (args.sample_rate, args.max_body_mb, args.host) == (0.5, 20.0, "127.0.0.1")
+    with pytest.raises(ValueError, match="Unknown model server options: workers"):
+        server_command("fraud", tmp_path, workers=4)
+
+
+def test_status_lines_are_parsed() -> None:
+    from jupyter_modelhub.serving.contract import Ready, parse_status_line
+
+    line = 'MODELHUB-READY {"port": 8080, "admin_port": 41000, "pid": 12, "version": "v1.2.3"}\n'
+    assert parse_status_line(line) == Ready(8080, 41000, 12, "v1.2.3")
+    assert (
+        parse_status_line("MODELHUB-FAILED The artifact is corrupt.") == "The artifact is corrupt."
+    )
+    assert parse_status_line("some library chatter") is None

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import __version__
 from ..serving.service import ModelService
 from ..serving.v2 import DATATYPES
+from .handlers import __version__
 
 V2_ERROR = {"$ref": "#/components/schemas/V2Error"}
 MLFLOW_ERROR = {"$ref": "#/components/schemas/MlflowError"}

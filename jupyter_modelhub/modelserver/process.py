@@ -1,6 +1,7 @@
 """One model server process: load, listen, announce, serve, drain.
 
-The contract with whoever starts the process (the deployment supervisor, ``modelhub serve``):
+The contract with whoever starts the process (the deployment supervisor, ``modelhub serve``;
+``jupyter_modelhub.serving.contract`` builds the command and reads the lines without tornado):
 
 - after the model is loaded and a self-test prediction succeeded, exactly one line
   ``MODELHUB-READY {"port": P, "admin_port": A, "pid": PID, "version": "vX.Y.Z"}`` is written
@@ -36,17 +37,30 @@ from tornado.netutil import bind_sockets
 
 from ..errors import ModelHubError
 from ..hub import Hub
+from ..serving.contract import (
+    EXIT_LISTEN_FAILED,
+    EXIT_LOAD_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    FAILED,
+    READY,
+)
 from ..serving.loading import load_served_model
 from ..serving.service import ModelService, ServingOptions
 from .app import make_app
 from .handlers import ServerState
 
-READY = "MODELHUB-READY"
-FAILED = "MODELHUB-FAILED"
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_LOAD_FAILED = 3
-EXIT_LISTEN_FAILED = 4
+__all__ = [
+    "EXIT_LISTEN_FAILED",
+    "EXIT_LOAD_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "FAILED",
+    "READY",
+    "ModelServer",
+    "open_listeners",
+    "serve",
+]
 
 log = logging.getLogger("jupyter_modelhub.modelserver")
 
