@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -464,6 +465,14 @@ def test_tritonclient_http_infers_unchanged(sk_server, classifier, training_data
         assert result.get_response()["id"] == "t-1"
         default = client.infer("clf", [tensor])  # no outputs named: all, binary
         np.testing.assert_array_equal(default.as_numpy("predict"), classifier.predict(X[:5]))
+        for algorithm in ("gzip", "deflate"):  # compressed request bodies
+            squeezed = client.infer(
+                "clf",
+                [tensor],
+                request_compression_algorithm=algorithm,
+                response_compression_algorithm=algorithm,
+            )
+            np.testing.assert_array_equal(squeezed.as_numpy("predict"), classifier.predict(X[:5]))
         with pytest.raises(tritonclient.InferenceServerException, match="does not match"):
             bad = tritonclient.InferInput("input", [1, 3], "FP64")
             bad.set_data_from_numpy(X[:1, :3], binary_data=binary)
@@ -857,6 +866,12 @@ def test_oversized_bodies_get_413_and_the_connection_stays_usable(onnx_server) -
         assert response.status == 413 and json.loads(response.read())["error_code"] == "BAD_REQUEST"
     finally:
         conn.close()
+    # a small deflate body that inflates past the limit
+    bomb = zlib.compress(b" " * (2 * 1024 * 1024))
+    status, _, data = call(port, "POST", V2, raw=bomb, headers={"Content-Encoding": "deflate"})
+    assert status == 413 and b"over this server's limit" in data
+    status, _, data = call(port, "POST", V2, raw=b"plain", headers={"Content-Encoding": "deflate"})
+    assert status == 400 and b"body: Content-Encoding deflate, but not zlib data" in data
     # far over the limit: refused before it is read
     status, _, data = call(port, "POST", V2, raw=b"x", headers={"Content-Length": str(50 * 2**20)})
     assert status == 413 and b"over this server's limit" in data

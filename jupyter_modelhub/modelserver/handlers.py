@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import zlib
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -23,7 +24,7 @@ from tornado.httputil import responses
 from tornado.iostream import StreamClosedError
 
 from ..errors import ModelHubError, NotFound
-from ..serving.errors import NotReady, PayloadTooLarge
+from ..serving.errors import InvalidRequest, NotReady, PayloadTooLarge
 from ..serving.jsoncodec import dumps
 from ..serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ..serving.service import ModelService
@@ -110,10 +111,30 @@ class ServingHandler(web.RequestHandler):
 
     @property
     def body(self) -> bytes:
-        """The request body; raises ``PayloadTooLarge`` when it was over the limit."""
+        """The request body; raises ``PayloadTooLarge`` when it was over the limit.
+
+        Tornado inflates gzip bodies itself; ``deflate`` (zlib, what tritonclient sends for
+        ``request_compression_algorithm="deflate"``) is inflated here, within the same limit.
+        """
         if self._too_large:
             raise self.too_large(self._size)
-        return self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        if self.request.headers.get("Content-Encoding", "").lower() == "deflate":
+            data = self._inflate(data)
+        return data
+
+    def _inflate(self, data: bytes) -> bytes:
+        limit = self.state.max_body_bytes
+        inflater = zlib.decompressobj()
+        try:
+            out = inflater.decompress(data, limit + 1)
+        except zlib.error as exc:
+            raise InvalidRequest(
+                "body", f"Content-Encoding deflate, but not zlib data ({exc})"
+            ) from None
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise self.too_large(len(out))
+        return out
 
     def too_large(self, size: int) -> PayloadTooLarge:
         limit = self.state.max_body_bytes
