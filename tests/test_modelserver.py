@@ -296,6 +296,7 @@ def test_ready_line_names_port_admin_port_pid_and_version(sk_server: ServerProce
     assert sk_server.port != sk_server.admin_port
     ready = parse_status_line(sk_server.ready_line)  # what a supervisor reads
     assert ready == Ready(sk_server.port, sk_server.admin_port, sk_server.proc.pid, "v0.0.1")
+    assert sk_server.next_line() is None  # exactly one line, then stdout is closed
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ The contract with whoever starts the process (the deployment supervisor, ``model
 
 - after the model is loaded and a self-test prediction succeeded, exactly one line
   ``MODELHUB-READY {"port": P, "admin_port": A, "pid": PID, "version": "vX.Y.Z"}`` is written
-  to stdout (and flushed); only then does the server accept on its main socket;
+  to stdout (and flushed), then stdout is closed (it becomes stderr, so the reader sees EOF);
+  only then does the server accept on its main socket;
 - if the model cannot be loaded, one line ``MODELHUB-FAILED <reason>`` and exit code 3;
   if the server cannot listen (port taken, bad ``fd``), ``MODELHUB-FAILED <reason>`` and 4;
 - on SIGTERM (or SIGINT): stop accepting, answer in-flight requests (keep-alive connections
@@ -267,7 +268,13 @@ async def _run(
 ) -> int:
     done = asyncio.Event()
     stop.attach(asyncio.get_running_loop(), done)
-    server.start(main_sockets, admin_sockets, lambda: _say(out, f"{READY} {json.dumps(ready)}"))
+
+    def announce() -> None:
+        _say(out, f"{READY} {json.dumps(ready)}")
+        if out is sys.__stdout__:
+            _close_stdout()
+
+    server.start(main_sockets, admin_sockets, announce)
     await done.wait()
     log.info("Draining: no new connections; finishing %d requests", server.state.in_flight)
     await server.drain()
@@ -312,6 +319,16 @@ def _say(out: IO[str], line: str) -> None:
         out.flush()
     except (OSError, ValueError):  # nobody reads our stdout any more: serve on regardless
         log.warning("Could not write %r to stdout", line)
+
+
+def _close_stdout() -> None:
+    """After the READY line, stdout is closed (it becomes stderr): the supervisor sees EOF, and
+    a model that prints cannot block the server on a pipe that nobody reads any more."""
+    try:
+        sys.stdout.flush()
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    except (OSError, ValueError):
+        log.debug("stdout was not redirected to stderr", exc_info=True)
 
 
 def _one_line(exc: BaseException) -> str:

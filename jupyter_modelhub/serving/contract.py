@@ -6,8 +6,8 @@ the answer without importing the server itself:
 - ``server_command(ref, hub, port=0, fd=3, ...)`` is the argv of
   ``python -m jupyter_modelhub.modelserver``;
 - the server writes exactly one line to stdout: ``MODELHUB-READY {"port": P, "admin_port": A,
-  "pid": PID, "version": "vX.Y.Z"}`` once it has loaded and self-tested the model (it accepts on
-  its main socket only after writing it), or ``MODELHUB-FAILED <reason>`` before exiting with
+  "pid": PID, "version": "vX.Y.Z"}`` once it has loaded and self-tested the model (then stdout
+  is closed, which the reader sees as EOF, and only then does it accept on its main socket), or ``MODELHUB-FAILED <reason>`` before exiting with
   ``EXIT_LOAD_FAILED`` (3: the model cannot be loaded, e.g. an integrity error) or
   ``EXIT_LISTEN_FAILED`` (4: the port is taken or ``--fd`` is not a listening socket);
 - bad arguments exit with ``EXIT_USAGE`` (2); SIGTERM/SIGINT drain and exit with ``EXIT_OK``.
