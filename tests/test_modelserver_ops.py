@@ -299,3 +299,6 @@ def test_serve_function_reports_failure_without_exiting(hub: Hub) -> None:
     out = io.StringIO()
     assert serve("missing", hub, port=0, stdout=out) == 3
     assert out.getvalue().startswith("MODELHUB-FAILED ") and out.getvalue().count("\n") == 1
+    out = io.StringIO()
+    assert serve("missing", hub, port=0, sample_rate=2.0, stdout=out) == 2
+    assert out.getvalue() == "MODELHUB-FAILED invalid option: sample_rate must be between 0 and 1\n"

@@ -46,7 +46,7 @@ from ..serving.contract import (
     FAILED,
     READY,
 )
-from ..serving.loading import load_served_model
+from ..serving.loading import RUNTIMES, load_served_model
 from ..serving.service import ModelService, ServingOptions
 from .app import make_app
 from .handlers import ServerState
@@ -188,8 +188,18 @@ def serve(
 
     Blocks. Writes the ``MODELHUB-READY``/``MODELHUB-FAILED`` line to ``stdout`` (the real
     stdout by default); everything else goes to logging (stderr). Returns 0 after a clean
-    drain, 3 if the model could not be loaded, 4 if the server could not listen.
+    drain, 2 for an invalid option, 3 if the model could not be loaded, 4 if the server could
+    not listen.
     """
+    problem = _invalid_option(
+        runtime=runtime, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
+        sample_rate=sample_rate, log_rows_per_second=log_rows_per_second,
+        log_flush_rows=log_flush_rows, log_flush_seconds=log_flush_seconds,
+        max_body_mb=max_body_mb, drain_seconds=drain_seconds,
+    )  # fmt: skip
+    if problem:
+        _say(stdout or sys.stdout, f"{FAILED} invalid option: {problem}")
+        return EXIT_USAGE
     stop = _StopFlag()
     try:
         return _serve(
@@ -319,6 +329,25 @@ def _say(out: IO[str], line: str) -> None:
         out.flush()
     except (OSError, ValueError):  # nobody reads our stdout any more: serve on regardless
         log.warning("Could not write %r to stdout", line)
+
+
+def _invalid_option(**options: Any) -> str | None:
+    """What is wrong with the options (the command line checks the same), or None."""
+    if options["runtime"] not in RUNTIMES:
+        return f"runtime must be one of {', '.join(RUNTIMES)}, not {options['runtime']!r}"
+    if options["max_batch_size"] is not None and options["max_batch_size"] < 1:
+        return "max_batch_size must be at least 1"
+    if not 0.0 <= options["sample_rate"] <= 1.0:
+        return "sample_rate must be between 0 and 1"
+    if options["max_wait_ms"] < 0:
+        return "max_wait_ms cannot be negative"
+    for name in (
+        "log_rows_per_second", "log_flush_rows", "log_flush_seconds", "max_body_mb",
+        "drain_seconds",
+    ):  # fmt: skip
+        if options[name] <= 0:
+            return f"{name} must be positive"
+    return None
 
 
 def _close_stdout() -> None:
