@@ -37,7 +37,8 @@ class ServingOptions:
 
     deployment: str = ""
     variant: str | None = None
-    #: rows per model call; None takes the runtime's default (32); 1 turns batching off
+    #: rows per model call; None takes the runtime's default (32 for scikit-learn, 1 for ONNX);
+    #: 1 turns batching off
     max_batch_size: int | None = None
     max_wait_ms: float = 1.0
     #: run the model in a worker thread instead of on the event loop (off: on one core the
