@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
+import dataclasses
 import os
 import queue
 import shlex
@@ -38,11 +38,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
+from ..serving import contract
 from .runtime import RuntimeFolder
 from .spec import DeploymentSpec
 
-READY_PREFIX = "MODELHUB-READY "
-FAILED_PREFIX = "MODELHUB-FAILED"
 SERVER_COMMAND_ENV = "MODELHUB_MODELSERVER_COMMAND"
 READY_TIMEOUT = 120.0  # seconds a replica may take to load and self-test its model
 STOP_GRACE = 30.0  # seconds a replica may take to finish its requests after SIGTERM
@@ -54,38 +53,25 @@ def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def server_command() -> list[str]:
-    """The model server's command line, before its arguments (overridable for tests and
-    wrappers with ``$MODELHUB_MODELSERVER_COMMAND``)."""
-    custom = os.environ.get(SERVER_COMMAND_ENV)
-    return shlex.split(custom) if custom else [sys.executable, "-m", "jupyter_modelhub.modelserver"]
-
-
 def replica_argv(spec: DeploymentSpec, hub: Path, fd: int, log_dir: Path) -> list[str]:
-    """The command line of one replica serving ``spec`` on the inherited socket ``fd``."""
-    argv = [
-        *server_command(),
+    """The command line of one replica serving ``spec`` on the inherited socket ``fd``.
+
+    ``$MODELHUB_MODELSERVER_COMMAND`` replaces ``python -m jupyter_modelhub.modelserver``
+    (for wrappers such as profilers).
+    """
+    argv = contract.server_command(
         spec.version_ref,
-        "--hub",
-        str(hub),
-        "--host",
-        spec.host,
-        "--port",
-        str(spec.port),
-        "--deployment",
-        spec.name,
-        "--fd",
-        str(fd),
-        "--admin-port",
-        "0",
-        "--log-dir",
-        str(log_dir),
-    ]
-    for key, value in sorted(spec.server.items()):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        argv += [f"--{key.replace('_', '-')}", str(value)]
-    return argv
+        hub,
+        host=spec.host,
+        port=spec.port,
+        deployment=spec.name,
+        fd=fd,
+        admin_port=0,
+        log_dir=log_dir,
+        **spec.server,
+    )
+    custom = os.environ.get(SERVER_COMMAND_ENV)
+    return [*shlex.split(custom), *argv[3:]] if custom else argv
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -416,14 +402,14 @@ class Supervisor:
     def _read_stdout(self, replica: Replica) -> None:
         assert replica.proc.stdout is not None
         for line in replica.proc.stdout:
-            if line.startswith(READY_PREFIX):
-                try:
-                    info = json.loads(line[len(READY_PREFIX) :])
-                except ValueError:
-                    info = {}
-                self.events.put(("ready", replica, info))
-            elif line.startswith(FAILED_PREFIX):
-                self.events.put(("failed", replica, line[len(FAILED_PREFIX) :].strip()))
+            try:
+                status = contract.parse_status_line(line)
+            except (ValueError, KeyError, TypeError):
+                status = None  # a garbled READY line: the ready deadline will report it
+            if isinstance(status, contract.Ready):
+                self.events.put(("ready", replica, dataclasses.asdict(status)))
+            elif isinstance(status, str):
+                self.events.put(("failed", replica, status.strip()))
             self.log(replica.label, line)
         code = replica.proc.wait()
         self.events.put(("exit", replica, code))

@@ -371,9 +371,12 @@ def _remove(path: Path) -> None:
 
 def atomic_write(path: Path, text: str) -> None:
     """Write a text file so that readers see the old or the new content, never half."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def remove_path(path: Path) -> None:

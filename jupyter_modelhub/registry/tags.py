@@ -14,7 +14,6 @@ in a small cache keyed by their (immutable) object id.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..models import EventKind, HistoryEvent
+from .dvcstore import atomic_write
 from .gitrepo import GitRepo, TagObject
 from .refs import SemVer
 
@@ -138,9 +138,7 @@ class TagIndex:
         cache = {oid: obj for oid, obj in self._load_cache().items() if oid in live}
         self._cache = cache
         self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.cache_file.with_name(f".{self.cache_file.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(cache, separators=(",", ":")))
-        os.replace(tmp, self.cache_file)
+        atomic_write(self.cache_file, json.dumps(cache, separators=(",", ":")))
 
     def read(
         self, at: datetime | None = None, refs: dict[str, str] | None = None
