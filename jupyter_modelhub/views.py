@@ -33,8 +33,26 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-@dataclass
-class Table:
+class View:
+    """What every view offers: text for terminals (also its ``str``/``repr``) and JSON."""
+
+    payload: Any = None
+
+    def to_text(self) -> str:
+        raise NotImplementedError
+
+    def to_json(self) -> str:
+        return json.dumps(_plain(self.payload), indent=2, default=str)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+
+@dataclass(repr=False)
+class Table(View):
     """Rows under named columns, with an optional title and a JSON payload for ``--json``."""
 
     columns: Sequence[str]
@@ -76,18 +94,9 @@ class Table:
         )
         return f"{title}<table class='jp-ModelHub-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
-    def to_json(self) -> str:
-        return json.dumps(_plain(self.payload), indent=2, default=str)
 
-    def __str__(self) -> str:
-        return self.to_text()
-
-    def __repr__(self) -> str:
-        return self.to_text()
-
-
-@dataclass
-class Message:
+@dataclass(repr=False)
+class Message(View):
     """A one-line result (``Registered fraud@v0.0.3``) with its record for ``--json``."""
 
     text: str
@@ -101,18 +110,9 @@ class Message:
         extra = "".join(f"<br><span>{html.escape(d)}</span>" for d in self.details)
         return f"<div class='jp-ModelHub-message'>{html.escape(self.text)}{extra}</div>"
 
-    def to_json(self) -> str:
-        return json.dumps(_plain(self.payload), indent=2, default=str)
 
-    def __str__(self) -> str:
-        return self.to_text()
-
-    def __repr__(self) -> str:
-        return self.to_text()
-
-
-@dataclass
-class Lines:
+@dataclass(repr=False)
+class Lines(View):
     """Lines of text shown as they are (a log): preformatted in a notebook."""
 
     lines: list[str]
@@ -126,12 +126,6 @@ class Lines:
 
     def to_json(self) -> str:
         return json.dumps({"lines": self.lines}, indent=2)
-
-    def __str__(self) -> str:
-        return self.to_text()
-
-    def __repr__(self) -> str:
-        return self.to_text()
 
 
 def _plain(value: Any) -> Any:
