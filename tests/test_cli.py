@@ -138,3 +138,12 @@ def test_help_lists_every_verb() -> None:
     ):
         assert verb in out
     assert "--sample" in modelhub("register", "--help").stdout
+
+
+def test_push_and_pull_show_progress(tmp_path: Path, model_file: Path) -> None:
+    hub = tmp_path / "hub"
+    modelhub("init", str(hub), "--remote", str(tmp_path / "remote"))
+    modelhub("register", str(model_file), "--name", "fraud", hub=hub)
+    pushed = modelhub("push", hub=hub)
+    assert pushed.stdout.strip() == "Pushed 2 file(s)"
+    assert "/2 [" in pushed.stderr  # DVC's bar over the 2 files, drawn even without a terminal

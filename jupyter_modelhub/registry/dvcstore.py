@@ -331,7 +331,7 @@ class DvcStore:
         # ourselves (after fetching the lists, when pulling).
         trees = [o.md5 for o in objects if o.md5.endswith(".dir")]
         try:
-            with self.open_repo() as repo:
+            with _progress_bars(), self.open_repo() as repo:
                 count = 0
                 if verb == "pull":
                     count += send([t for t in trees if not self.object_path(t).exists()], repo)
@@ -347,6 +347,26 @@ class DvcStore:
 
         with Repo(str(self.root)) as repo:
             yield repo
+
+
+@contextmanager
+def _progress_bars() -> Iterator[None]:
+    """Let DVC draw its transfer progress bars on stderr, in notebooks too.
+
+    DVC hides them unless its logger is at INFO and stderr is a terminal (a notebook's is not).
+    """
+    dvc_logger = logging.getLogger("dvc")
+    level, ignore = dvc_logger.level, os.environ.get("DVC_IGNORE_ISATTY")
+    dvc_logger.setLevel(logging.INFO)
+    os.environ["DVC_IGNORE_ISATTY"] = "true"
+    try:
+        yield
+    finally:
+        dvc_logger.setLevel(level)
+        if ignore is None:
+            os.environ.pop("DVC_IGNORE_ISATTY", None)
+        else:
+            os.environ["DVC_IGNORE_ISATTY"] = ignore
 
 
 def file_md5(path: Path, progress: ProgressCallback | None = None) -> str:
