@@ -53,14 +53,17 @@ def prepare(model: Any, *, onnx: bool = False, sample: Any = None) -> PreparedAr
             in_memory={"model.onnx": model.SerializeToString()},
             model=model,
         )
-    data = _dump_joblib(model)
-    flavor = "sklearn" if hasattr(model, "predict") else "joblib"
+    return _joblib_artifact(model, onnx, sample, in_memory={"model.joblib": _dump_joblib(model)})
+
+
+def _joblib_artifact(model: Any, onnx: bool, sample: Any, **stored: Any) -> PreparedArtifact:
+    """A joblib model (``sklearn`` when it predicts), plus its ONNX conversion if asked."""
     prepared = PreparedArtifact(
-        flavor,
+        "sklearn" if hasattr(model, "predict") else "joblib",
         type_name(model),
         {"model": "model.joblib"},
-        in_memory={"model.joblib": data},
         model=model,
+        **stored,
     )
     if onnx:
         prepared.in_memory["model.onnx"] = convert_to_onnx(model, sample)
@@ -108,19 +111,9 @@ def _prepare_path(path: Path, *, onnx: bool, sample: Any) -> PreparedArtifact:
             "onnx", "onnx.ModelProto", {"model": "model.onnx"}, from_disk={"model.onnx": path}
         )
     if suffix in JOBLIB_SUFFIXES:
-        model = _load_joblib_file(path)
-        flavor = "sklearn" if hasattr(model, "predict") else "joblib"
-        prepared = PreparedArtifact(
-            flavor,
-            type_name(model),
-            {"model": "model.joblib"},
-            from_disk={"model.joblib": path},
-            model=model,
+        return _joblib_artifact(
+            _load_joblib_file(path), onnx, sample, from_disk={"model.joblib": path}
         )
-        if onnx:
-            prepared.in_memory["model.onnx"] = convert_to_onnx(model, sample)
-            prepared.files["onnx"] = "model.onnx"
-        return prepared
     if onnx:
         raise InvalidArgument(f"--onnx needs a scikit-learn model; {path.name} is not one.")
     return PreparedArtifact("files", "file", {"model": path.name}, from_disk={path.name: path})
