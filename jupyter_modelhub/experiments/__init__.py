@@ -1,0 +1,1 @@
+"""Experiments: the statistics behind A/B tests, canaries and shadow comparisons."""

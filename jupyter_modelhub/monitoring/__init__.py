@@ -1,0 +1,1 @@
+"""Monitoring: data drift and the health of deployments."""
