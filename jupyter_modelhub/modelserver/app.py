@@ -6,6 +6,7 @@ from tornado import web
 
 from ..serving.service import ModelService
 from . import handlers as h
+from .exchange import ModelServerApplication
 from .openapi import openapi_document
 
 _MODEL = r"/v2/models/([^/]+)(?:/versions/([^/]+))?"
@@ -23,13 +24,13 @@ def make_app(service: ModelService, max_body_bytes: int = 10 * 1024 * 1024) -> w
         (_MODEL + r"/?", h.ModelMetadataHandler),
         (_MODEL + r"/ready", h.ModelReadyHandler),
         (_MODEL + r"/config", h.ModelConfigHandler),
-        (_MODEL + r"/infer", h.InferHandler),
-        (r"/invocations", h.InvocationsHandler),
+        (_MODEL + r"/infer", h.PredictionRouteHandler),
+        (r"/invocations", h.PredictionRouteHandler),
         (r"/(?:ping|health)", h.PingHandler),
         (r"/metrics", h.MetricsHandler),
         (r"/openapi\.json", h.OpenApiHandler),
     ]
-    app = web.Application(
+    app = ModelServerApplication(
         [(pattern, handler, kwargs) for pattern, handler in routes],
         default_handler_class=h.NotFoundHandler,
         default_handler_args=kwargs,
@@ -41,12 +42,7 @@ def make_app(service: ModelService, max_body_bytes: int = 10 * 1024 * 1024) -> w
 
 
 def _log_request(handler: web.RequestHandler) -> None:
-    """Access log at debug level (``--log-level debug``): metrics count every request anyway."""
-    if h.log.isEnabledFor(10):
-        h.log.debug(
-            "%d %s %s %.2fms",
-            handler.get_status(),
-            handler.request.method,
-            handler.request.uri,
-            1000.0 * handler.request.request_time(),
-        )
+    request = handler.request
+    h.log_access(
+        handler.get_status(), request.method or "?", request.uri or "?", request.request_time()
+    )

@@ -1,12 +1,12 @@
-"""Tornado handlers of the model server: parse, one ``ModelService`` call, answer.
+"""Tornado handlers of the model server's metadata, health and operations routes.
 
-``ServingHandler`` is the one base class. It gives every response an ``X-Request-Id`` (the
-client's, or a new one), enforces the body size limit while the body streams in (``413``, not
-tornado's bare ``400``), counts and times the request, and answers every error as JSON: a
-``ModelHubError`` with its own status and message, anything else with a 500 whose details go
-to the server's log only. Error bodies follow the protocol of the endpoint: ``{"error":
-MESSAGE, "code": CODE}`` for the v2 protocol (what Triton's clients read) and everywhere else,
-``{"error_code": ..., "message": ...}`` on MLflow's ``/invocations``.
+The two prediction routes are served by ``exchange.PredictionExchange`` without a
+``RequestHandler``; both follow the rules written once here: every response carries an
+``X-Request-Id`` (the client's, or a new one), every request is counted and timed, and every
+error is answered as JSON: a ``ModelHubError`` with its own status and message, anything else
+with a 500 whose details go to the server's log only. Error bodies follow the protocol of the
+endpoint: ``{"error": MESSAGE, "code": CODE}`` for the v2 protocol (what Triton's clients read)
+and everywhere else, ``{"error_code": ..., "message": ...}`` on MLflow's ``/invocations``.
 """
 
 from __future__ import annotations
@@ -58,9 +58,103 @@ class ServerState:
         return 2 * self.max_body_bytes + 1024 * 1024
 
 
-@web.stream_request_body
+def is_request_id(value: str | None) -> bool:
+    """True for a usable request id: 1 to 200 visible ASCII characters."""
+    return value is not None and _REQUEST_ID.match(value) is not None
+
+
+def choose_request_id(incoming: str | None, service: ModelService) -> str:
+    """The client's ``X-Request-Id`` when it is a sane token, else a new one."""
+    return incoming if incoming and _REQUEST_ID.match(incoming) else service.new_request_id()
+
+
+def payload_too_large(size: int, limit: int) -> PayloadTooLarge:
+    """The 413 for a body of ``size`` bytes over ``limit``."""
+    return PayloadTooLarge(
+        f"body: {size} bytes is over this server's limit of {limit} bytes "
+        f"({limit / 1048576:g} MB).",
+        hint="Send fewer rows per request, or start the server with a larger --max-body-mb.",
+    )
+
+
+def inflate(data: bytes, limit: int) -> bytes:
+    """A ``Content-Encoding: deflate`` body (zlib, what tritonclient sends for
+    ``request_compression_algorithm="deflate"``) inflated within ``limit`` bytes.
+
+    Tornado inflates gzip bodies itself (``decompress_request``).
+    """
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise InvalidRequest(
+            "body", f"Content-Encoding deflate, but not zlib data ({exc})"
+        ) from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise payload_too_large(len(out), limit)
+    return out
+
+
+def error_body(error: BaseException | None, status_code: int, mlflow: bool) -> tuple[int, bytes]:
+    """The status and JSON body that answer ``error`` (None: a bare ``status_code``)."""
+    if isinstance(error, ModelHubError):
+        status_code, code, message = error.http_status, error.code, str(error)
+    elif isinstance(error, web.HTTPError):
+        message = error.log_message or error.reason or responses.get(status_code, "Error")
+        if error.log_message and error.args:
+            message = error.log_message % error.args
+        code = _status_code(status_code)
+    elif error is None:
+        code, message = _status_code(status_code), responses.get(status_code, "Error")
+    else:
+        code = "INTERNAL_ERROR"
+        message = (
+            f"Unexpected server error ({type(error).__name__}); the model server's log "
+            "has the details."
+        )
+    if mlflow:
+        body = {"error_code": _mlflow_code(status_code), "message": message, "code": code}
+    else:
+        body = {"error": message, "code": code}
+    return status_code, dumps(body)
+
+
+def log_failure(
+    method: str, uri: str, request_id: str, error: BaseException | None, client_gone: bool
+) -> None:
+    """A client's mistake is one debug line (the metrics count it); a bug a traceback."""
+    if client_gone or isinstance(error, StreamClosedError):
+        log.debug("%s %s: the client closed the connection", method, uri)
+    elif (isinstance(error, ModelHubError) and error.http_status < 500) or (
+        isinstance(error, web.HTTPError) and error.status_code < 500
+    ):
+        log.debug("%s %s -> %s", method, uri, error)
+    else:
+        log.error(
+            "%s %s (request %s) failed",
+            method,
+            uri,
+            request_id,
+            exc_info=(type(error), error, error.__traceback__) if error is not None else None,
+        )
+
+
+def disconnect_after_response(connection: Any) -> None:
+    """Answer the current request with ``Connection: close`` and close the connection after."""
+    if hasattr(connection, "_disconnect_on_finish"):
+        connection._disconnect_on_finish = True  # tornado adds the header itself
+    else:  # pragma: no cover - another HTTP connection class
+        raise AssertionError("not a tornado HTTP/1 connection")
+
+
+def log_access(status: int, method: str, uri: str, seconds: float) -> None:
+    """Access log at debug level (``--log-level debug``): metrics count every request anyway."""
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%d %s %s %.2fms", status, method, uri, 1000.0 * seconds)
+
+
 class ServingHandler(web.RequestHandler):
-    """Base handler: request id, body limit, metrics, JSON errors."""
+    """Base handler: request id, metrics, JSON errors."""
 
     endpoint = "other"
     mlflow_errors = False
@@ -68,9 +162,6 @@ class ServingHandler(web.RequestHandler):
     def initialize(self, state: ServerState) -> None:
         self.state = state
         self.service = state.service
-        self._chunks: list[bytes] = []
-        self._size = 0
-        self._too_large = False
         self._counted = False
         self._client_gone = False
 
@@ -80,69 +171,8 @@ class ServingHandler(web.RequestHandler):
         self.state.in_flight += 1
         self.service.metrics.in_progress.inc()
         self._counted = True
-        incoming = self.request.headers.get("X-Request-Id")
-        self.request_id = (
-            incoming if incoming and _REQUEST_ID.match(incoming) else self.service.new_request_id()
-        )
+        self.request_id = choose_request_id(self.request.headers.get("X-Request-Id"), self.service)
         self.set_header("X-Request-Id", self.request_id)
-        length = self.request.headers.get("Content-Length")
-        if length is not None and length.isdigit():
-            size = int(length)
-            if size > self.state.hard_body_limit:
-                raise self.too_large(size)
-            if size > self.state.max_body_bytes:
-                self._too_large = True
-                self._set_max_body_size(size)
-        else:
-            self._set_max_body_size(self.state.hard_body_limit)
-
-    def _set_max_body_size(self, size: int) -> None:
-        setter = getattr(self.request.connection, "set_max_body_size", None)
-        if setter is not None:  # HTTP/1 connections (all that tornado's HTTPServer makes)
-            setter(size)
-
-    def data_received(self, chunk: bytes) -> None:
-        self._size += len(chunk)
-        if self._too_large or self._size > self.state.max_body_bytes:
-            self._too_large = True
-            self._chunks = []
-            return
-        self._chunks.append(chunk)
-
-    @property
-    def body(self) -> bytes:
-        """The request body; raises ``PayloadTooLarge`` when it was over the limit.
-
-        Tornado inflates gzip bodies itself; ``deflate`` (zlib, what tritonclient sends for
-        ``request_compression_algorithm="deflate"``) is inflated here, within the same limit.
-        """
-        if self._too_large:
-            raise self.too_large(self._size)
-        data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
-        if self.request.headers.get("Content-Encoding", "").lower() == "deflate":
-            data = self._inflate(data)
-        return data
-
-    def _inflate(self, data: bytes) -> bytes:
-        limit = self.state.max_body_bytes
-        inflater = zlib.decompressobj()
-        try:
-            out = inflater.decompress(data, limit + 1)
-        except zlib.error as exc:
-            raise InvalidRequest(
-                "body", f"Content-Encoding deflate, but not zlib data ({exc})"
-            ) from None
-        if len(out) > limit or inflater.unconsumed_tail:
-            raise self.too_large(len(out))
-        return out
-
-    def too_large(self, size: int) -> PayloadTooLarge:
-        limit = self.state.max_body_bytes
-        return PayloadTooLarge(
-            f"body: {size} bytes is over this server's limit of {limit} bytes "
-            f"({limit / 1048576:g} MB).",
-            hint="Send fewer rows per request, or start the server with a larger --max-body-mb.",
-        )
 
     def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> Any:
         if self.state.draining and not self._headers_written:
@@ -165,11 +195,7 @@ class ServingHandler(web.RequestHandler):
 
     def close_connection_after(self) -> None:
         """Answer this request with ``Connection: close`` and close the connection after it."""
-        connection: Any = self.request.connection
-        if hasattr(connection, "_disconnect_on_finish"):
-            connection._disconnect_on_finish = True  # tornado adds the header itself
-        else:  # pragma: no cover - another HTTP connection class
-            self.set_header("Connection", "close")
+        disconnect_after_response(self.request.connection)
 
     def set_default_headers(self) -> None:
         request_id = getattr(self, "request_id", None)
@@ -187,26 +213,10 @@ class ServingHandler(web.RequestHandler):
     # -- errors ---------------------------------------------------------------------------------
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(error, ModelHubError):
-            self.set_status(error.http_status)
-            code, message = error.code, str(error)
-        elif isinstance(error, web.HTTPError):
-            message = error.log_message or error.reason or responses.get(status_code, "Error")
-            if error.log_message and error.args:
-                message = error.log_message % error.args
-            code = _status_code(status_code)
-        else:
-            code = "INTERNAL_ERROR"
-            message = (
-                f"Unexpected server error ({type(error).__name__}); the model server's log "
-                "has the details."
-            )
-        if self.mlflow_errors:
-            body = {"error_code": _mlflow_code(self.get_status()), "message": message, "code": code}
-        else:
-            body = {"error": message, "code": code}
+        status, body = error_body(error, status_code, self.mlflow_errors)
+        self.set_status(status)
         self.set_header("Content-Type", JSON_TYPE)
-        self.finish(dumps(body))
+        self.finish(body)
 
     def log_exception(
         self,
@@ -214,24 +224,12 @@ class ServingHandler(web.RequestHandler):
         value: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """A client's mistake is one debug line (the metrics count it); a bug a traceback."""
-        if self._client_gone or isinstance(value, StreamClosedError):
-            log.debug(
-                "%s %s: the client closed the connection", self.request.method, self.request.uri
-            )
-            return
-        if isinstance(value, ModelHubError) and value.http_status < 500:
-            log.debug("%s %s -> %s", self.request.method, self.request.uri, value)
-            return
-        if isinstance(value, web.HTTPError) and value.status_code < 500:
-            log.debug("%s %s -> %s", self.request.method, self.request.uri, value)
-            return
-        log.error(
-            "%s %s (request %s) failed",
-            self.request.method,
-            self.request.uri,
+        log_failure(
+            self.request.method or "?",
+            self.request.uri or "?",
             getattr(self, "request_id", "?"),
-            exc_info=(typ, value, tb) if typ is not None else None,  # type: ignore[arg-type]
+            value,
+            self._client_gone,
         )
 
 
@@ -325,42 +323,11 @@ class ModelConfigHandler(ServingHandler):
         )
 
 
-class InferHandler(ServingHandler):
-    endpoint = "v2_infer"
+class PredictionRouteHandler(ServingHandler):
+    """``/v2/models/{name}/infer`` and ``/invocations`` for methods other than POST (a 405):
+    POST itself is answered by ``exchange.PredictionExchange`` before routing."""
 
-    async def post(self, name: str, version: str | None = None) -> None:
-        service = self.service
-        service.check_model(name, version)
-        body = self.body
-        request = service.v2.decode(
-            body, self.request.headers.get("Inference-Header-Content-Length")
-        )
-        if request.id is not None and "X-Request-Id" not in self.request.headers:
-            self.request_id = request.id if _REQUEST_ID.match(request.id) else self.request_id
-            self.set_header("X-Request-Id", self.request_id)
-        outputs = await service.predict(request.batch, request.outputs, self.request_id)
-        payload, header_length = service.v2.encode(
-            request, outputs, request.id if request.id is not None else self.request_id
-        )
-        if header_length is not None:
-            self.set_header("Inference-Header-Content-Length", str(header_length))
-            self.set_header("Content-Type", "application/octet-stream")
-            self.finish(payload)
-        else:
-            self.send_json(payload)
-
-
-# -- MLflow scoring ------------------------------------------------------------------------------------
-class InvocationsHandler(ServingHandler):
-    endpoint = "invocations"
-    mlflow_errors = True
-
-    async def post(self) -> None:
-        service = self.service
-        batch = service.mlflow.decode(self.body, self.request.headers.get("Content-Type"))
-        primary = service.runtime.primary_output
-        outputs = await service.predict(batch, (primary,), self.request_id)
-        self.send_json(service.mlflow.encode(outputs[primary]))
+    endpoint = "other"
 
 
 class PingHandler(ServingHandler):

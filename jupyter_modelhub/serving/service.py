@@ -133,6 +133,32 @@ class ModelService:
             )
 
     # -- predicting ---------------------------------------------------------------------------------
+    @property
+    def immediate(self) -> bool:
+        """True when predictions run at once on the caller's thread (``predict_now``), with no
+        batching to wait for: an adapter may then skip the coroutine machinery."""
+        return self._direct
+
+    def predict_now(
+        self, batch: FeatureBatch, outputs: Collection[str], request_id: str
+    ) -> Outputs:
+        """``predict`` without batching: one model call on this thread, now.
+
+        Raises:
+            ModelInputError: the model refused the input (a 4xx for the client).
+        """
+        wanted = self._wanted(outputs)
+        try:
+            result = self._process([(batch, wanted)])[0]
+        except Exception as exc:
+            rejected = _rejected_input(exc)
+            if rejected is None:
+                raise
+            raise rejected from exc
+        self.metrics.observe_batch(1, batch.n_rows)
+        self._log(request_id, batch, result)
+        return result
+
     async def predict(
         self, batch: FeatureBatch, outputs: Collection[str], request_id: str
     ) -> Outputs:
@@ -141,24 +167,27 @@ class ModelService:
         Raises:
             ModelInputError: the model refused the input (a 4xx for the client).
         """
-        wanted = frozenset(outputs)
-        if self.predlog is not None:
-            wanted = wanted | {PREDICT} if PREDICT in self.runtime.output_names else wanted
+        if self._direct:
+            return self.predict_now(batch, outputs, request_id)
         try:
-            if self._direct:
-                result = self._process([(batch, wanted)])[0]
-                self.metrics.observe_batch(1, batch.n_rows)
-            else:
-                result = await self.batcher.submit((batch, wanted), batch.n_rows)
-        except _INPUT_ERRORS as exc:
-            raise ModelInputError(f"The model could not predict on this input: {exc}") from exc
+            result = await self.batcher.submit((batch, self._wanted(outputs)), batch.n_rows)
         except Exception as exc:
-            if type(exc).__name__ in _ORT_INPUT_ERRORS and "onnxruntime" in type(exc).__module__:
-                raise ModelInputError(f"The model could not predict on this input: {exc}") from exc
-            raise
+            rejected = _rejected_input(exc)
+            if rejected is None:
+                raise
+            raise rejected from exc
+        self._log(request_id, batch, result)
+        return result
+
+    def _wanted(self, outputs: Collection[str]) -> frozenset[str]:
+        wanted = frozenset(outputs)
+        if self.predlog is not None and PREDICT in self.runtime.output_names:
+            wanted = wanted | {PREDICT}
+        return wanted
+
+    def _log(self, request_id: str, batch: FeatureBatch, result: Outputs) -> None:
         if self.predlog is not None and PREDICT in result:
             self.predlog.record(request_id, batch, result[PREDICT])
-        return result
 
     def _process(self, items: Sequence[Item]) -> list[Outputs]:
         if len(items) == 1:
@@ -179,3 +208,12 @@ class ModelService:
         self.batcher.close()
         if self.predlog is not None:
             self.predlog.close()
+
+
+def _rejected_input(exc: Exception) -> ModelInputError | None:
+    """A ``ModelInputError`` when ``exc`` is a model refusing its input; None for a bug."""
+    if isinstance(exc, _INPUT_ERRORS) or (
+        type(exc).__name__ in _ORT_INPUT_ERRORS and "onnxruntime" in type(exc).__module__
+    ):
+        return ModelInputError(f"The model could not predict on this input: {exc}")
+    return None
