@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -102,27 +103,59 @@ def _init(args: argparse.Namespace, ctx: Context) -> Message:
     return Message(f"Hub ready at {hub.path}", {"path": str(hub.path), "remotes": remotes}, details)
 
 
+#: files at least this large get a progress bar while they are hashed and stored
+PROGRESS_MIN_BYTES = 32 * 1024 * 1024
+
+
+def _bytes_on_disk(model: Any) -> int:
+    """The size of a model given as a path (a file, or a folder's files); 0 for an object."""
+    if not isinstance(model, (str, Path)):
+        return 0
+    path = Path(model)
+    if path.is_file():
+        return path.stat().st_size
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return 0
+
+
+@contextmanager
+def _storing_bar(total: int, name: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar (text in a terminal, a widget in a notebook) for large files."""
+    if total < PROGRESS_MIN_BYTES:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(
+        total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"storing {name}"
+    ) as bar:
+        yield bar.update
+
+
 @command("register", "register a model as a new version")
 def _register(args: argparse.Namespace, ctx: Context) -> Message:
     hub = _hub(args)
     model = ctx.resolve_model(args.model)
     sample = ctx.resolve_data(args.sample, False) if args.sample else None
     reference = ctx.resolve_data(args.reference, False) if args.reference else None
-    version = hub.register(
-        model,
-        args.name,
-        version=args.version,
-        bump=args.bump,
-        sample=sample,
-        reference=reference,
-        data=ctx.resolve_data(args.data, True) if args.data else None,
-        metrics=_key_values(args.metric, "metric"),
-        params=_key_values(args.param, "param"),
-        description=args.description or "",
-        labels=args.label or [],
-        onnx=args.onnx,
-        notebook=ctx.notebook,
-    )
+    with _storing_bar(_bytes_on_disk(model), args.name) as progress:
+        version = hub.register(
+            model,
+            args.name,
+            version=args.version,
+            bump=args.bump,
+            sample=sample,
+            reference=reference,
+            data=ctx.resolve_data(args.data, True) if args.data else None,
+            metrics=_key_values(args.metric, "metric"),
+            params=_key_values(args.param, "param"),
+            description=args.description or "",
+            labels=args.label or [],
+            onnx=args.onnx,
+            notebook=ctx.notebook,
+            progress=progress,
+        )
     meta = version.meta
     details = [f"flavor {meta.flavor}, {meta.artifact.size:,} bytes, md5 {meta.artifact.md5}"]
     if meta.signature:

@@ -147,3 +147,17 @@ def test_push_and_pull_show_progress(tmp_path: Path, model_file: Path) -> None:
     pushed = modelhub("push", hub=hub)
     assert pushed.stdout.strip() == "Pushed 2 file(s)"
     assert "/2 [" in pushed.stderr  # DVC's bar over the 2 files, drawn even without a terminal
+
+
+def test_registering_a_large_file_shows_progress(tmp_path: Path) -> None:
+    hub = tmp_path / "hub"
+    modelhub("init", str(hub))
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "layer.bin").write_bytes(os.urandom(40 * 1024 * 1024))
+    (weights / "config.json").write_text("{}")
+    out = modelhub("register", str(weights), "--name", "big", hub=hub)
+    assert out.stdout.startswith("Registered big@v0.0.1")
+    assert "storing big" in out.stderr and "100%" in out.stderr  # the bar reached its end
+    small = modelhub("register", str(weights / "config.json"), "--name", "small", hub=hub)
+    assert "storing" not in small.stderr  # small files are stored without a bar
