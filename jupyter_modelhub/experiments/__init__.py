@@ -1,1 +1,56 @@
-"""Experiments: the statistics behind A/B tests, canaries and shadow comparisons."""
+"""Experiments: the statistics behind A/B tests, canaries and shadow comparisons.
+
+Pure domain code (numpy and scipy, no I/O). Every result is a frozen record with ``to_dict()``.
+
+- :mod:`.records`: sufficient statistics a server aggregates (``BinarySummary``,
+  ``NumericSummary``), mergeable across chunks and replicas;
+- :mod:`.abtest`: the fixed-horizon A/B/n report (:func:`ab_report`);
+- :mod:`.sequential`: always-valid p-values and intervals for continuous monitoring (mSPRT);
+- :mod:`.sizing`: requests and duration an experiment needs;
+- :mod:`.shadow`: champion vs challenger predictions on the same requests;
+- :mod:`.guardrails`: error-rate and latency limits for canaries;
+- :mod:`.inference`: the underlying tests and intervals.
+"""
+
+from jupyter_modelhub.experiments.abtest import ABReport, Comparison, VariantEstimate, ab_report
+from jupyter_modelhub.experiments.guardrails import (
+    GuardrailBreach,
+    GuardrailPolicy,
+    GuardrailResult,
+    LatencyHistogram,
+    VariantWindow,
+    check_guardrails,
+    histogram_quantile,
+)
+from jupyter_modelhub.experiments.records import BinarySummary, Interval, NumericSummary
+from jupyter_modelhub.experiments.sequential import SequentialResult, sequential_test
+from jupyter_modelhub.experiments.shadow import ShadowReport, compare_predictions
+from jupyter_modelhub.experiments.sizing import (
+    SampleSizePlan,
+    sample_size_for_mean,
+    sample_size_for_rate,
+)
+
+__all__ = [
+    "ABReport",
+    "BinarySummary",
+    "Comparison",
+    "GuardrailBreach",
+    "GuardrailPolicy",
+    "GuardrailResult",
+    "Interval",
+    "LatencyHistogram",
+    "NumericSummary",
+    "SampleSizePlan",
+    "SequentialResult",
+    "ShadowReport",
+    "VariantEstimate",
+    "VariantWindow",
+    "ab_report",
+    "check_guardrails",
+    "compare_predictions",
+    "histogram_quantile",
+    "sample_size_for_mean",
+    "sample_size_for_rate",
+    "sequential_test",
+]
