@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from tornado import web
 
+from ..experiments.policy import CHAMPION
 from ..serving.service import ModelService
+from ..serving.traffic import TrafficRouter
 from . import handlers as h
 from .exchange import ModelServerApplication
 from .openapi import openapi_document
@@ -12,10 +14,14 @@ from .openapi import openapi_document
 _MODEL = r"/v2/models/([^/]+)(?:/versions/([^/]+))?"
 
 
-def make_app(service: ModelService, max_body_bytes: int = 10 * 1024 * 1024) -> web.Application:
-    """The application serving ``service``; its ``state`` is shared by every listener."""
-    state = h.ServerState(service, max_body_bytes=max_body_bytes)
-    state.openapi = openapi_document(service)
+def make_app(
+    served: ModelService | TrafficRouter, max_body_bytes: int = 10 * 1024 * 1024
+) -> web.Application:
+    """The application serving one model (``ModelService``) or a deployment's variants
+    (``TrafficRouter``); its ``state`` is shared by every listener."""
+    router = served if isinstance(served, TrafficRouter) else TrafficRouter({CHAMPION: served})
+    state = h.ServerState(router, max_body_bytes=max_body_bytes)
+    state.openapi = openapi_document(router.champion)
     kwargs = {"state": state}
     routes = [
         (r"/v2/health/live", h.LiveHandler),

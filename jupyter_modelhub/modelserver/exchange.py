@@ -24,8 +24,13 @@ from urllib.parse import unquote
 
 from tornado import httputil, web
 
+from ..experiments.policy import CHAMPION, KEY_HEADER, VARIANT_HEADER
 from ..serving.features import FeatureBatch
+from ..serving.jsoncodec import loads
+from ..serving.mlflow_scoring import is_json
 from ..serving.service import ModelService, Outputs
+from ..serving.traffic import key_from_mlflow, key_from_v2, shadow_copy
+from ..serving.v2 import parse_body
 from .handlers import (
     CLIENT_CLOSED,
     JSON_TYPE,
@@ -119,7 +124,8 @@ class PredictionExchange(httputil.HTTPMessageDelegate):
         self.done = False
         self.started = time.perf_counter()
         state.in_flight += 1
-        service = state.service
+        service = self.service = state.router.champion
+        self.variant = CHAMPION
         service.metrics.in_progress.inc()
         self.request_id = choose_request_id(headers.get("X-Request-Id"), service)
         length = headers.get("Content-Length")
@@ -154,7 +160,7 @@ class PredictionExchange(httputil.HTTPMessageDelegate):
             return None
         try:
             request = self.decode()
-            service = self.state.service
+            service = self.service
             if service.immediate:
                 self.answer(request, service.predict_now(*request[:3]))
                 return None
@@ -173,7 +179,8 @@ class PredictionExchange(httputil.HTTPMessageDelegate):
 
     # -- a prediction ----------------------------------------------------------------------------
     def decode(self) -> _Request:
-        """(rows, outputs wanted, request id, what the encoder needs) from the body."""
+        """(rows, outputs wanted, request id, what the encoder needs) from the body, decoded by
+        the variant that answers it."""
         state = self.state
         if self.too_large:
             raise payload_too_large(self.size, state.max_body_bytes)
@@ -182,24 +189,62 @@ class PredictionExchange(httputil.HTTPMessageDelegate):
         headers = self.headers
         if headers.get("Content-Encoding", "").lower() == "deflate":
             body = inflate(body, state.max_body_bytes)
-        service: ModelService = state.service
+        router = state.router
+        routed = router.routed
+        key = headers.get(KEY_HEADER) if routed else None
         if not self.v2:
-            batch = service.mlflow.decode(body, headers.get("Content-Type"))
-            return batch, (service.runtime.primary_output,), self.request_id, None
-        service.check_model(self.model, self.version)
-        request = service.v2.decode(body, headers.get("Inference-Header-Content-Length"))
+            content_type = headers.get("Content-Type")
+            if routed and key is None and router.key_field and is_json(content_type):
+                doc = loads(body)
+                key = key_from_mlflow(doc, router.key_field, router.features)
+                batch = self.route(key).mlflow.decode_parsed(doc)
+            else:
+                batch = self.route(key).mlflow.decode(body, content_type)
+            return batch, (self.service.runtime.primary_output,), self.request_id, None
+        version = self.version
+        if version is not None and router.by_version(version) is not None:
+            self.variant, service = router.by_version(version)  # type: ignore[misc]
+            self.switch(service)
+            routed = False
+        else:
+            service = self.service
+        service.check_model(self.model, version)
+        if routed:
+            doc, binary = parse_body(body, headers.get("Inference-Header-Content-Length"))
+            if key is None and router.key_field:
+                key = key_from_v2(doc, router.key_field, router.features)
+            request = self.route(key).v2.decode_parsed(doc, binary)
+        else:
+            request = service.v2.decode(body, headers.get("Inference-Header-Content-Length"))
         if request.id is not None and "X-Request-Id" not in headers and is_request_id(request.id):
             self.request_id = request.id
         return request.batch, request.outputs, self.request_id, request
 
+    def route(self, key: str | None) -> ModelService:
+        """Choose the variant for sticky ``key`` and make it this request's service."""
+        router = self.state.router
+        if router.routed:
+            self.variant, service = router.choose(key)
+            self.switch(service)
+        return self.service
+
+    def switch(self, service: ModelService) -> None:
+        if service is not self.service:
+            self.service.metrics.in_progress.dec()
+            service.metrics.in_progress.inc()
+            self.service = service
+
     async def predict_later(self, request: _Request) -> None:
         try:
-            self.answer(request, await self.state.service.predict(*request[:3]))
+            self.answer(request, await self.service.predict(*request[:3]))
         except Exception as exc:
             self.answer_error(exc)
 
     def answer(self, request: _Request, outputs: Outputs) -> None:
-        service = self.state.service
+        service = self.service
+        shadow = self.state.router.shadow
+        if shadow is not None and service is self.state.router.champion:
+            shadow_copy(shadow, request)
         v2_request = request[3]
         if v2_request is None:
             self.respond(200, service.mlflow.encode(outputs[request[1][0]]))
@@ -241,6 +286,8 @@ class PredictionExchange(httputil.HTTPMessageDelegate):
         headers["Content-Length"] = str(len(body))
         headers["X-Request-Id"] = self.request_id
         headers["Date"] = _http_date()
+        if self.state.router.policy is not None:
+            headers[VARIANT_HEADER] = self.variant
         if extra is not None:
             headers[extra[0]] = extra[1]
         line = _OK if status == 200 else _status_line(status)
@@ -252,7 +299,7 @@ class PredictionExchange(httputil.HTTPMessageDelegate):
         self.done = True
         state = self.state
         state.in_flight -= 1
-        metrics = state.service.metrics
+        metrics = self.service.metrics
         metrics.in_progress.dec()
         seconds = time.perf_counter() - self.started
         metrics.observe_request("v2_infer" if self.v2 else "invocations", status, seconds)

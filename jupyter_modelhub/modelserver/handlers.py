@@ -28,6 +28,7 @@ from ..serving.errors import InvalidRequest, NotReady, PayloadTooLarge
 from ..serving.jsoncodec import dumps
 from ..serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ..serving.service import ModelService
+from ..serving.traffic import TrafficRouter
 
 log = logging.getLogger("jupyter_modelhub.modelserver")
 
@@ -43,13 +44,20 @@ _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")  # visible ASCII, no spaces
 
 @dataclass
 class ServerState:
-    """What every handler shares: the service, limits, and the draining flag."""
+    """What every handler shares: the variants and their router, limits, the draining flag.
 
-    service: ModelService
+    ``service`` is the champion: what metadata and health routes describe.
+    """
+
+    router: TrafficRouter
     max_body_bytes: int = 10 * 1024 * 1024
     openapi: dict[str, Any] = field(default_factory=dict)
     draining: bool = False
     in_flight: int = 0
+
+    @property
+    def service(self) -> ModelService:
+        return self.router.champion
 
     @property
     def hard_body_limit(self) -> int:

@@ -1,9 +1,11 @@
 """Prometheus metrics of one model server process, in its own ``CollectorRegistry``.
 
-Every series carries ``model``, ``version``, ``deployment`` and ``variant`` (constant for a
-process); requests add ``endpoint`` (a small fixed set) and ``code`` (``2xx``/``4xx``/``5xx``),
-so the number of series stays small and fixed. Children are bound once at start-up: the
-request path only increments pre-built series.
+Every series carries ``model``, ``version``, ``deployment`` and ``variant`` (one set per
+variant the process serves: a deployment under an A/B test serves two or more); requests add
+``endpoint`` (a small fixed set) and ``code`` (``2xx``/``4xx``/``5xx``), so the number of
+series stays small and fixed. ``MetricFamilies`` are the process's collectors; each variant's
+``ServerMetrics`` binds its children once at start-up, so the request path only increments
+pre-built series.
 """
 
 from __future__ import annotations
@@ -49,70 +51,85 @@ class MetricLabels:
     runtime: str = ""
 
 
-class ServerMetrics:
-    """The ``modelhub_*`` metrics of one server, with pre-bound children for the hot path."""
+class MetricFamilies:
+    """The collectors of one process (one registry), shared by the variants it serves."""
 
-    def __init__(self, labels: MetricLabels) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         base = ("model", "version", "deployment", "variant")
-        values = (labels.model, labels.version, labels.deployment, labels.variant)
-        requests = Counter(
+        self.requests = Counter(
             "modelhub_requests",
             "HTTP requests answered, by endpoint and status class.",
             (*base, "endpoint", "code"),
             registry=self.registry,
         )
-        duration = Histogram(
+        self.duration = Histogram(
             "modelhub_request_duration_seconds",
             "Time from a request's arrival to its response, by endpoint.",
             (*base, "endpoint"),
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
-        in_progress = Gauge(
+        self.in_progress = Gauge(
             "modelhub_requests_in_progress",
             "Requests being handled now.",
             base,
             registry=self.registry,
         )
-        batch_size = Histogram(
+        self.batch_size = Histogram(
             "modelhub_batch_size",
             "Rows per model call (micro-batching coalesces concurrent requests).",
             base,
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
-        batch_requests = Histogram(
+        self.batch_requests = Histogram(
             "modelhub_batch_requests",
             "Requests coalesced into one model call.",
             base,
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
-        predictions = Counter(
+        self.predictions = Counter(
             "modelhub_predictions",
             "Rows predicted.",
             base,
             registry=self.registry,
         )
-        info = Gauge(
+        self.info = Gauge(
             "modelhub_model_info",
             "The model version this process serves (always 1).",
             (*base, "flavor", "runtime"),
             registry=self.registry,
         )
-        logged = Counter(
+        self.logged = Counter(
             "modelhub_prediction_log_rows",
             "Rows written to the prediction log.",
             base,
             registry=self.registry,
         )
-        dropped = Counter(
+        self.dropped = Counter(
             "modelhub_prediction_log_dropped_rows",
             "Rows not logged because the log's buffer was full or a write failed.",
             base,
             registry=self.registry,
         )
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of every metric."""
+        return generate_latest(self.registry)
+
+
+class ServerMetrics:
+    """The pre-bound series of one variant (one model version) served by this process."""
+
+    def __init__(self, labels: MetricLabels, families: MetricFamilies | None = None) -> None:
+        self.families = families = families or MetricFamilies()
+        values = (labels.model, labels.version, labels.deployment, labels.variant)
+        requests, duration = families.requests, families.duration
+        in_progress, batch_size = families.in_progress, families.batch_size
+        batch_requests, predictions = families.batch_requests, families.predictions
+        logged, dropped, info = families.logged, families.dropped, families.info
         self.requests = {
             (e, c): requests.labels(*values, e, c) for e in ENDPOINTS for c in CODE_CLASSES
         }
@@ -137,5 +154,5 @@ class ServerMetrics:
         self.predictions.inc(rows)
 
     def exposition(self) -> bytes:
-        """The Prometheus text format of every metric."""
-        return generate_latest(self.registry)
+        """The Prometheus text format of every metric of the process."""
+        return self.families.exposition()

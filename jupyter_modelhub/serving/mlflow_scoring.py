@@ -24,6 +24,21 @@ JSON_TYPE = "application/json"
 CSV_TYPE = "text/csv"
 
 
+def is_json(content_type: str | None) -> bool:
+    """True when ``decode`` would read the body as JSON (a UTF-8 JSON or unspecified type)."""
+    mime, params = _media_type(content_type)
+    return mime in ("", JSON_TYPE, "*/*") and params.get("charset", "utf-8").lower() in (
+        "utf-8",
+        "utf8",
+    )
+
+
+def _some_rows(batch: FeatureBatch) -> FeatureBatch:
+    if batch.n_rows == 0:
+        raise InvalidRequest("body", "no rows to predict")
+    return batch
+
+
 class MlflowCodec:
     """Decoder and encoder of MLflow scoring requests for one served model."""
 
@@ -46,16 +61,20 @@ class MlflowCodec:
                 f"Content-Type {mime!r} is not read here; send {JSON_TYPE} (dataframe_split, "
                 f"dataframe_records, instances or inputs) or {CSV_TYPE}."
             )
-        if batch.n_rows == 0:
-            raise InvalidRequest("body", "no rows to predict")
-        return batch
+        return _some_rows(batch)
+
+    def decode_parsed(self, doc: Any) -> FeatureBatch:
+        """Rows from an already parsed JSON body (see ``is_json``)."""
+        return _some_rows(self._doc(doc))
 
     def encode(self, predictions: np.ndarray) -> bytes:
         return dumps({"predictions": predictions})
 
     # -- JSON ---------------------------------------------------------------------------------------
     def _json(self, body: bytes) -> FeatureBatch:
-        doc = loads(body)
+        return self._doc(loads(body))
+
+    def _doc(self, doc: Any) -> FeatureBatch:
         if not isinstance(doc, dict):
             raise InvalidRequest(
                 "body", f"expected a JSON object with exactly one of {', '.join(FORMATS)}"

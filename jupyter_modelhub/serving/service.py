@@ -20,7 +20,7 @@ from .batching import MicroBatcher
 from .errors import ModelInputError, ModelNotServed
 from .features import FeatureBatch
 from .loading import ServedModel
-from .metrics import MetricLabels, ServerMetrics
+from .metrics import MetricFamilies, MetricLabels, ServerMetrics
 from .mlflow_scoring import MlflowCodec
 from .predlog import PredictionLog
 from .runtime import PREDICT
@@ -58,7 +58,12 @@ Outputs = dict[str, np.ndarray]
 class ModelService:
     """Predicts for decoded requests, coalescing them, measuring them and logging a sample."""
 
-    def __init__(self, served: ServedModel, options: ServingOptions | None = None) -> None:
+    def __init__(
+        self,
+        served: ServedModel,
+        options: ServingOptions | None = None,
+        families: MetricFamilies | None = None,
+    ) -> None:
         options = options or ServingOptions()
         self.served = served
         self.options = options
@@ -72,7 +77,8 @@ class ModelService:
                 variant=options.variant or "",
                 flavor=served.flavor,
                 runtime=runtime.name,
-            )
+            ),
+            families,
         )
         self.v2 = V2Codec(runtime, served.name, served.version_id)
         self.mlflow = MlflowCodec(runtime.schema)

@@ -109,20 +109,10 @@ class V2Codec:
     # -- requests ---------------------------------------------------------------------------------
     def decode(self, body: bytes, header_length: str | None = None) -> V2Request:
         """Parse and validate an ``infer`` body against the protocol and the model's signature."""
-        binary = b""
-        if header_length is not None:
-            try:
-                size = int(header_length)
-            except ValueError:
-                size = -1
-            if not 0 <= size <= len(body):
-                raise InvalidRequest(
-                    "Inference-Header-Content-Length",
-                    f"must be the JSON header's size in bytes (0 to {len(body)}), got "
-                    f"{header_length!r}",
-                )
-            body, binary = body[:size], body[size:]
-        doc = loads(body)
+        return self.decode_parsed(*parse_body(body, header_length))
+
+    def decode_parsed(self, doc: Any, binary: bytes = b"") -> V2Request:
+        """Validate a parsed ``infer`` body (``parse_body``) against the model's signature."""
         if not isinstance(doc, dict):
             raise InvalidRequest("body", "expected a JSON object with an 'inputs' list")
         request_id = doc.get("id")
@@ -319,6 +309,25 @@ class V2Codec:
         if not blobs:
             return head, None
         return head + b"".join(blobs), len(head)
+
+
+def parse_body(body: bytes, header_length: str | None = None) -> tuple[Any, bytes]:
+    """The JSON document of an ``infer`` body and the binary tensor data after it (Triton's
+    binary extension: ``Inference-Header-Content-Length`` is the JSON part's size)."""
+    binary = b""
+    if header_length is not None:
+        try:
+            size = int(header_length)
+        except ValueError:
+            size = -1
+        if not 0 <= size <= len(body):
+            raise InvalidRequest(
+                "Inference-Header-Content-Length",
+                f"must be the JSON header's size in bytes (0 to {len(body)}), got "
+                f"{header_length!r}",
+            )
+        body, binary = body[:size], body[size:]
+    return loads(body), binary
 
 
 def _object(value: Any, where: str) -> dict[str, Any]:
