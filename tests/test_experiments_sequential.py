@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from jupyter_modelhub.errors import InvalidArgument
@@ -192,3 +194,16 @@ def test_sequential_rejects_bad_input() -> None:
         sequential_test(BinarySummary(600, 50), BinarySummary(600, 55), mixing_variance=0.0)
     with pytest.raises(InvalidArgument, match="different kinds"):
         sequential_test(BinarySummary(600, 50), NumericSummary(600, 1.0, 1.0))
+
+
+@given(
+    st.integers(0, 3000).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n))),
+    st.integers(0, 3000).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n))),
+)
+@settings(max_examples=100, deadline=None)
+def test_sequential_never_nan(a: tuple[int, int], b: tuple[int, int]) -> None:
+    result = sequential_test(BinarySummary(*a), BinarySummary(*b), min_samples=2)
+    json.dumps(result.to_dict(), allow_nan=False)
+    assert 0.0 <= result.p_value <= 1.0
+    if result.ci is not None and result.difference is not None:
+        assert result.difference in result.ci

@@ -235,16 +235,20 @@ def relative_lift(
 
     With independent estimates ``a`` (control) and ``b`` (challenger),
     ``Var(b / a) ≈ Var(b) / a² + b² Var(a) / a⁴``. ``None`` when the control estimate is 0
-    (the lift is undefined).
+    (the lift is undefined) or so close to 0 that the ratio overflows.
     """
     check_confidence(confidence)
     a, b = control_estimate, challenger_estimate
     if a == 0.0:
         return None
-    ratio = b / a
-    se = math.sqrt(
-        challenger_variance_of_estimate / a**2 + b**2 * control_variance_of_estimate / a**4
-    )
+    try:
+        ratio = b / a
+        variance = challenger_variance_of_estimate + ratio * ratio * control_variance_of_estimate
+        se = math.sqrt(variance) / abs(a)
+    except OverflowError:
+        return None  # a control estimate so close to 0 that the ratio overflows
+    if not math.isfinite(se):
+        return None
     z = float(stats.norm.isf((1.0 - confidence) / 2.0))
     return ratio - 1.0, Interval(low=ratio - 1.0 - z * se, high=ratio - 1.0 + z * se)
 
