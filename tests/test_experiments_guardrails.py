@@ -56,6 +56,8 @@ def test_histogram_from_buckets_since_and_json() -> None:
     assert json.loads(json.dumps(window.to_dict(), allow_nan=False))["upper_bounds"][-1] == "+Inf"
     with pytest.raises(InvalidArgument, match="reset"):
         earlier.since(later)
+    nested = VariantWindow("canary", 30, 0, window).to_dict()
+    assert json.loads(json.dumps(nested, allow_nan=False))["latency"]["upper_bounds"][-1] == "+Inf"
 
 
 @pytest.mark.parametrize(

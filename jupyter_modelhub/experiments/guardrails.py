@@ -164,6 +164,11 @@ class VariantWindow(Record):
     def error_rate(self) -> float | None:
         return self.errors / self.requests if self.requests else None
 
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data["latency"] = self.latency.to_dict() if self.latency is not None else None
+        return data
+
 
 @dataclass(frozen=True)
 class GuardrailPolicy(Record):
