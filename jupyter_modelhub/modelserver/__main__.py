@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="longest wait for in-flight requests on SIGTERM (default 5)",
     )
     parser.add_argument(
+        "--lifeline",
+        type=int,
+        help="an inherited pipe's read end: drain and exit when it reaches EOF (its writer, "
+        "the supervisor, is gone)",
+    )
+    parser.add_argument(
         "--log-level",
         default="warning",
         choices=("debug", "info", "warning", "error"),
@@ -154,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         log_flush_seconds=args.log_flush_seconds,
         max_body_mb=args.max_body_mb,
         drain_seconds=args.drain_seconds,
+        lifeline=args.lifeline,
     )
 
 

@@ -14,6 +14,8 @@ The contract with whoever starts the process (the deployment supervisor, ``model
 
 With ``fd`` the server accepts on an inherited listening socket (the supervisor owns it and
 hands it to every replica); with ``admin_port`` it also listens on 127.0.0.1 for probes.
+With ``lifeline`` (the read end of a pipe that only the supervisor writes to) it drains and
+exits as on SIGTERM once that pipe reaches EOF, which is when the supervisor is gone.
 """
 
 from __future__ import annotations
@@ -182,6 +184,7 @@ def serve(
     log_flush_seconds: float = 10.0,
     max_body_mb: float = 10.0,
     drain_seconds: float = 5.0,
+    lifeline: int | None = None,
     stdout: IO[str] | None = None,
 ) -> int:
     """Serve ``ref`` from ``hub`` until SIGTERM/SIGINT; return the process's exit code.
@@ -201,6 +204,8 @@ def serve(
         _say(stdout or sys.stdout, f"{FAILED} invalid option: {problem}")
         return EXIT_USAGE
     stop = _StopFlag()
+    if lifeline is not None:
+        _watch_lifeline(lifeline)
     try:
         return _serve(
             ref, hub, stop, stdout or sys.stdout, host=host, port=port, fd=fd,
@@ -321,6 +326,22 @@ class _StopFlag:
         if self._installed:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._on_signal, sig, None)
+
+
+def _watch_lifeline(fd: int) -> None:
+    """Send ourselves SIGTERM (drain, then exit 0) once the pipe ``fd`` reaches EOF."""
+
+    def watch() -> None:
+        try:
+            while os.read(fd, 64):
+                pass
+        except OSError as exc:  # not a pipe we inherited: a mistake, not a dead supervisor
+            log.error("Cannot watch the lifeline (fd %d): %s", fd, exc)
+            return
+        log.warning("The supervisor is gone (lifeline closed): draining and exiting")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="lifeline", daemon=True).start()
 
 
 def _say(out: IO[str], line: str) -> None:

@@ -10,7 +10,10 @@ the answer without importing the server itself:
   is closed, which the reader sees as EOF, and only then does it accept on its main socket), or ``MODELHUB-FAILED <reason>`` before exiting with
   ``EXIT_LOAD_FAILED`` (3: the model cannot be loaded, e.g. an integrity error) or
   ``EXIT_LISTEN_FAILED`` (4: the port is taken or ``--fd`` is not a listening socket);
-- bad arguments exit with ``EXIT_USAGE`` (2); SIGTERM/SIGINT drain and exit with ``EXIT_OK``.
+- bad arguments exit with ``EXIT_USAGE`` (2); SIGTERM/SIGINT drain and exit with ``EXIT_OK``;
+- with ``lifeline=FD`` (the read end of a pipe whose write end only the supervisor holds) the
+  server drains and exits as on SIGTERM when that pipe reaches EOF: a supervisor that dies,
+  even by ``kill -9``, leaves no replica serving on its own.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+#: the model server program: ``python -m SERVER_MODULE ...``
+SERVER_MODULE = "jupyter_modelhub.modelserver"
 READY = "MODELHUB-READY"
 FAILED = "MODELHUB-FAILED"
 EXIT_OK = 0
@@ -48,6 +53,7 @@ OPTIONS = (
     "max_body_mb",
     "drain_seconds",
     "log_level",
+    "lifeline",
 )
 
 
@@ -80,7 +86,7 @@ def server_command(
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise ValueError(f"Unknown model server options: {', '.join(unknown)}")
-    argv = [python or sys.executable, "-m", "jupyter_modelhub.modelserver", ref, "--hub", str(hub)]
+    argv = [python or sys.executable, "-m", SERVER_MODULE, ref, "--hub", str(hub)]
     for name in OPTIONS:
         value = options.get(name)
         if value is None or value is False:
