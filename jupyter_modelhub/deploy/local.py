@@ -4,6 +4,13 @@
 new supervisor if none runs) and polls ``state.json`` until the supervisor reports the
 result of that very request. The supervisor runs in its own session, so the deployment
 outlives the kernel, the Jupyter server or the terminal that started it.
+
+If the supervisor itself dies (``kill -9``, the OOM killer), its replicas notice (their
+lifeline pipe closes) and drain and exit within a few seconds: nothing serves unsupervised.
+``status`` then says ``stopped`` with the reason, and nothing restarts by surprise (a status
+read changes nothing). The desired state is still committed, so ``modelhub sync-deployments``
+(``Hub.sync_deployments``) starts a new supervisor from it, as do ``deploy`` under the same
+name, ``update`` and ``rollback``; ``stop`` just clears it away.
 """
 
 from __future__ import annotations
@@ -165,7 +172,7 @@ class LocalBackend(DeploymentBackend):
         if update.get("result") == "failed":
             last_error = update.get("error")
         if not running and state.get("phase") not in (None, "stopped", "failed"):
-            last_error = "its supervisor is gone (killed, or the machine restarted)"
+            last_error = _supervisor_gone(state, _orphan_replicas(self.registry.root, spec.name))
         return DeploymentStatus(
             name=spec.name,
             target=self.target,
@@ -221,6 +228,15 @@ def _reap(stopped: int | None = None) -> None:
                 proc.wait(timeout=5)
         if proc.poll() is not None:
             _SPAWNED.remove(proc)
+
+
+def _supervisor_gone(state: dict[str, Any], leftovers: list[int]) -> str:
+    """What ``status`` says of a deployment whose supervisor died without stopping it."""
+    pid = state.get("supervisor_pid")
+    text = f"its supervisor (pid {pid}) is gone (killed, or the machine restarted)"
+    if leftovers:
+        text += f"; {len(leftovers)} of its processes are still shutting down"
+    return text + "; `modelhub sync-deployments` starts it again from its desired state"
 
 
 def _health(row: dict[str, Any]) -> str:

@@ -8,7 +8,12 @@ Jupyter server or the terminal that deployed. It:
 - starts replicas of the model server and waits for each one's ``MODELHUB-READY`` line (a
   replica only accepts on the shared socket after it, so a version that fails to load never
   receives a request);
-- restarts a replica that dies, with exponential backoff;
+- starts replicas by forking them from a pre-warmed zygote (``zygote.py``) where it can, so
+  that N replicas and restarts cost about one import; else as new processes;
+- restarts a replica that dies, with exponential backoff, and kills and restarts one that is
+  alive but does not answer its liveness probes (``probes.py``);
+- holds the write end of a *lifeline* pipe whose read end every replica watches: if the
+  supervisor dies, even by ``kill -9``, its replicas drain and exit by themselves;
 - on SIGHUP reloads ``desired.json`` and rolls to it: one new replica, wait until ready, stop
   one old one (SIGTERM: it finishes its requests), repeat. If a new replica fails, the update
   fails with its reason and the old version keeps serving;
@@ -36,13 +41,18 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from ..serving import contract
+from . import zygote
+from .probes import ProbeSettings, probe_live
 from .runtime import RuntimeFolder
 from .spec import DeploymentSpec
 
 SERVER_COMMAND_ENV = "MODELHUB_MODELSERVER_COMMAND"
+ZYGOTE_ENV = "MODELHUB_ZYGOTE"  # "0" starts every replica as a new process
+ZYGOTE_MAX_STARTS = 3  # zygotes one supervisor starts before it gives up on forking
+SPAWN_TIMEOUT = 120.0  # seconds the zygote may take to warm up and fork
 READY_TIMEOUT = 120.0  # seconds a replica may take to load and self-test its model
 STOP_GRACE = 30.0  # seconds a replica may take to finish its requests after SIGTERM
 BACKOFF_MAX = 30.0
@@ -53,8 +63,11 @@ def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def replica_argv(spec: DeploymentSpec, hub: Path, fd: int, log_dir: Path) -> list[str]:
-    """The command line of one replica serving ``spec`` on the inherited socket ``fd``.
+def replica_argv(
+    spec: DeploymentSpec, hub: Path, fd: int, log_dir: Path, lifeline: int | None = None
+) -> list[str]:
+    """The command line of one replica serving ``spec`` on the inherited socket ``fd``,
+    watching the ``lifeline`` pipe.
 
     ``$MODELHUB_MODELSERVER_COMMAND`` replaces ``python -m jupyter_modelhub.modelserver``
     (for wrappers such as profilers).
@@ -68,6 +81,7 @@ def replica_argv(spec: DeploymentSpec, hub: Path, fd: int, log_dir: Path) -> lis
         fd=fd,
         admin_port=0,
         log_dir=log_dir,
+        lifeline=lifeline,
         **spec.server,
     )
     custom = os.environ.get(SERVER_COMMAND_ENV)
@@ -89,13 +103,30 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+class ReplicaProcess(Protocol):
+    """What the supervisor uses of a replica process: a ``subprocess.Popen`` or a
+    ``zygote.ForkedReplica``."""
+
+    pid: int
+    stdout: IO[str] | None
+    stderr: IO[str] | None
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+
 @dataclass
 class Replica:
     """One model server process and what the supervisor knows about it."""
 
     slot: int
     spec: DeploymentSpec
-    proc: subprocess.Popen[str]
+    proc: ReplicaProcess
     started: float = field(default_factory=time.time)
     ready_deadline: float = 0.0
     state: str = "starting"  # starting | ready | stopping
@@ -105,6 +136,9 @@ class Replica:
     stop_deadline: float | None = None
     stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=20))
     stderr_done: threading.Event = field(default_factory=threading.Event)
+    forked: bool = False
+    probe_failures: int = 0
+    probe_stop: threading.Event = field(default_factory=threading.Event)
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -128,8 +162,18 @@ class Slot:
 class Supervisor:
     """Keeps ``target.replicas`` ready replicas of the target spec; see the module docstring."""
 
-    def __init__(self, hub: Path, name: str) -> None:
+    def __init__(self, hub: Path, name: str, probes: ProbeSettings | None = None) -> None:
         self.hub = hub
+        self.probes = probes or ProbeSettings.from_env()
+        self.zygote: zygote.ZygoteClient | None = None
+        self.zygote_starts = 0
+        self.use_zygote = (
+            zygote.supported()
+            and os.environ.get(ZYGOTE_ENV, "1") != "0"
+            and not os.environ.get(SERVER_COMMAND_ENV)
+        )
+        # Replicas watch the read end; only we hold the write end (never inherited).
+        self.lifeline_r, self.lifeline_w = os.pipe()
         self.runtime = RuntimeFolder(hub, name)
         self.name = name
         self.events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
@@ -167,7 +211,14 @@ class Supervisor:
                     self.log("supervisor", "another supervisor runs this deployment; exiting")
                     return 1
                 time.sleep(0.05)
-        self.log("supervisor", f"started (pid {os.getpid()})")
+        self.log("supervisor", f"started (pid {os.getpid()}; {self.probes.describe()})")
+        previous = self.runtime.read_state()
+        if previous.get("phase") not in (None, "stopped", "failed"):
+            self.log(
+                "supervisor",
+                f"recovering: the previous supervisor (pid {previous.get('supervisor_pid')}) "
+                "ended without stopping its deployment (killed?)",
+            )
         self.reload()
         if self.target is None and not self.failed:
             self.fail_update("no readable desired state (desired.json)")
@@ -206,6 +257,8 @@ class Supervisor:
             event[1].error = event[2]
         elif kind == "exit":
             self.on_exit(event[1], event[2])
+        elif kind == "probe":
+            self.on_probe(event[1], event[2])
 
     # -- desired state -------------------------------------------------------------------------
     def reload(self) -> None:
@@ -236,7 +289,13 @@ class Supervisor:
             except OSError as exc:
                 self.fail_update(f"cannot listen on {spec.endpoint}: {exc.strerror or exc}")
                 return
+        if self.zygote is not None and self.zygote.alive and spec.version != self.target_version:
+            self.zygote.warm(str(self.hub), spec.version_ref, spec.server.get("runtime", "auto"))
         self.target = spec
+
+    @property
+    def target_version(self) -> str | None:
+        return self.target.version if self.target else None
 
     def fail_update(self, reason: str) -> None:
         self.log("supervisor", f"update to {self.update.get('version')} failed: {reason}")
@@ -264,8 +323,32 @@ class Supervisor:
         self.log(
             replica.label, f"ready on port {info.get('port')} (admin {info.get('admin_port')})"
         )
+        if self.probes.enabled and info.get("admin_port"):
+            threading.Thread(
+                target=self._probe_loop, args=(replica, int(info["admin_port"])), daemon=True
+            ).start()
+
+    def _probe_loop(self, replica: Replica, port: int) -> None:
+        """Probe one replica's liveness until it leaves the ready state (its own thread)."""
+        while not replica.probe_stop.wait(self.probes.interval):
+            self.events.put(("probe", replica, probe_live(port, self.probes.timeout)))
+
+    def on_probe(self, replica: Replica, problem: str | None) -> None:
+        if replica.state != "ready" or replica not in self.replicas:
+            return
+        if problem is None:
+            replica.probe_failures = 0
+            return
+        replica.probe_failures += 1
+        if replica.probe_failures < self.probes.failures:
+            return
+        replica.error = f"hung: {problem} ({replica.probe_failures} probes in a row)"
+        self.log(replica.label, f"{replica.error}; killing it (SIGKILL)")
+        replica.probe_stop.set()
+        replica.proc.kill()
 
     def on_exit(self, replica: Replica, code: int) -> None:
+        replica.probe_stop.set()
         if replica in self.replicas:
             self.replicas.remove(replica)
         replica.stderr_done.wait(timeout=1.0)
@@ -364,21 +447,75 @@ class Supervisor:
 
     def start(self, spec: DeploymentSpec, index: int) -> None:
         sock = self.sockets[(spec.host, int(spec.port or 0))]
-        argv = replica_argv(spec, self.hub, sock.fileno(), self.runtime.predictions)
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            bufsize=1,
-            pass_fds=(sock.fileno(),),
+        argv = replica_argv(
+            spec, self.hub, sock.fileno(), self.runtime.predictions, self.lifeline_r
         )
+        proc: ReplicaProcess | None = self._fork(spec, argv, sock.fileno())
+        forked = proc is not None
+        if proc is None:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                bufsize=1,
+                pass_fds=(sock.fileno(), self.lifeline_r),
+            )
         replica = Replica(index, spec, proc, ready_deadline=time.monotonic() + READY_TIMEOUT)
+        replica.forked = forked
         self.replicas.append(replica)
-        self.log(replica.label, "starting")
+        self.log(replica.label, "starting" + (" (forked by the zygote)" if forked else ""))
         threading.Thread(target=self._read_stdout, args=(replica,), daemon=True).start()
         threading.Thread(target=self._read_stderr, args=(replica,), daemon=True).start()
+
+    def _fork(self, spec: DeploymentSpec, argv: list[str], fd: int) -> ReplicaProcess | None:
+        """A replica forked by the zygote (started on first use), or ``None`` where it cannot:
+        the caller then starts a new process."""
+        if not self.use_zygote:
+            return None
+        if self.zygote is None or not self.zygote.alive:
+            if self.zygote is not None:
+                self.zygote.close(timeout=1.0)
+                self.zygote = None
+            if self.zygote_starts >= ZYGOTE_MAX_STARTS:
+                self.log("supervisor", "the zygote keeps failing: starting replicas as processes")
+                self.use_zygote = False
+                return None
+            self.zygote = self._start_zygote(spec)
+        try:
+            return self.zygote.spawn(argv[3:], fd, SPAWN_TIMEOUT)
+        except OSError as exc:
+            self.log("supervisor", f"the zygote cannot fork ({exc}): starting a process")
+            if "threads" in str(exc):
+                self.use_zygote = False
+            return None
+
+    def _start_zygote(self, spec: DeploymentSpec) -> zygote.ZygoteClient:
+        self.zygote_starts += 1
+        env = dict(os.environ)
+        for key, value in zygote.SINGLE_THREADED_ENV.items():
+            env.setdefault(key, value)
+        client = zygote.ZygoteClient(
+            [
+                sys.executable,
+                "-m",
+                "jupyter_modelhub.deploy.zygote",
+                "--hub",
+                str(self.hub),
+                "--deployment",
+                self.name,
+                "--ref",
+                spec.version_ref,
+                "--runtime",
+                str(spec.server.get("runtime", "auto")),
+            ],
+            env,
+            lambda line: self.log("supervisor", line),
+            pass_fds=(self.lifeline_r,),
+        )
+        self.log("supervisor", f"zygote started (pid {client.pid})")
+        return client
 
     def stop(self, replica: Replica) -> None:
         if replica.state == "stopping":
@@ -442,12 +579,14 @@ class Supervisor:
                     "uptime_s": round(now - r.started, 3),
                     "restarts": slot.restarts,
                     "last_error": slot.last_error,
+                    "forked": r.forked,
                 }
             )
         return {
             "name": self.name,
             "supervisor_pid": os.getpid(),
             "pgid": os.getpgrp(),
+            "zygote_pid": self.zygote.pid if self.zygote and self.zygote.alive else None,
             "phase": self.phase,
             "endpoint": spec.endpoint if spec else None,
             "serving_version": self.serving.version if self.serving else None,
@@ -478,6 +617,10 @@ class Supervisor:
                 self.on_exit(event[1], event[2])
         for replica in self.replicas:
             replica.proc.kill()
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
+        os.close(self.lifeline_w)
         for sock in self.sockets.values():
             sock.close()
         self.sockets.clear()
