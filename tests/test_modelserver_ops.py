@@ -136,7 +136,7 @@ def test_prediction_log_has_the_rows_that_were_served(sk_server, server_tmp, cla
 
     table = poll(logged, what="the prediction log")[0]
     assert list(table.columns) == [
-        "timestamp", "request_id", "model", "model_version", "variant",
+        "timestamp", "request_id", "model", "model_version", "variant", "key",
         "f0", "f1", "f2", "f3", "prediction",
     ]  # fmt: skip
     table = table.sort_values(["request_id", "f0"])

@@ -408,7 +408,7 @@ def test_prediction_log_writes_every_n_rows_and_on_close(tmp_path: Path) -> None
     assert len(table) == 7 and written == [6, 1]
     assert table["request_id"].tolist() == ["r0", "r0", "r1", "r1", "r2", "r2", "last"]
     assert list(table.columns) == [
-        "timestamp", "request_id", "model", "model_version", "variant",
+        "timestamp", "request_id", "model", "model_version", "variant", "key",
         "age", "visits", "member", "city", "prediction",
     ]  # fmt: skip
     assert table["variant"].isna().all() and set(table["model_version"]) == {"v1.0.0"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tornado import web
 
 from ..experiments.policy import CHAMPION
+from ..serving.outcomes import FEEDBACK_FOLDER, FeedbackLog
 from ..serving.service import ModelService
 from ..serving.traffic import TrafficRouter
 from . import handlers as h
@@ -20,7 +21,12 @@ def make_app(
     """The application serving one model (``ModelService``) or a deployment's variants
     (``TrafficRouter``); its ``state`` is shared by every listener."""
     router = served if isinstance(served, TrafficRouter) else TrafficRouter({CHAMPION: served})
-    state = h.ServerState(router, max_body_bytes=max_body_bytes)
+    log_dir = router.champion.options.log_dir
+    state = h.ServerState(
+        router,
+        max_body_bytes=max_body_bytes,
+        feedback=FeedbackLog(log_dir / FEEDBACK_FOLDER) if log_dir is not None else None,
+    )
     state.openapi = openapi_document(router.champion)
     kwargs = {"state": state}
     routes = [
@@ -31,6 +37,8 @@ def make_app(
         (_MODEL + r"/ready", h.ModelReadyHandler),
         (_MODEL + r"/config", h.ModelConfigHandler),
         (_MODEL + r"/infer", h.PredictionRouteHandler),
+        (_MODEL + r"/feedback", h.FeedbackHandler),
+        (r"/feedback", h.FeedbackHandler),
         (r"/invocations", h.PredictionRouteHandler),
         (r"/(?:ping|health)", h.PingHandler),
         (r"/metrics", h.MetricsHandler),

@@ -126,6 +126,7 @@ class PredictionExchange(httputil.HTTPMessageDelegate):
         state.in_flight += 1
         service = self.service = state.router.champion
         self.variant = CHAMPION
+        self.key: str | None = None
         service.metrics.in_progress.inc()
         self.request_id = choose_request_id(headers.get("X-Request-Id"), service)
         length = headers.get("Content-Length")
@@ -162,7 +163,7 @@ class PredictionExchange(httputil.HTTPMessageDelegate):
             request = self.decode()
             service = self.service
             if service.immediate:
-                self.answer(request, service.predict_now(*request[:3]))
+                self.answer(request, service.predict_now(*request[:3], self.key))
                 return None
         except Exception as exc:
             self.answer_error(exc)
@@ -222,6 +223,7 @@ class PredictionExchange(httputil.HTTPMessageDelegate):
 
     def route(self, key: str | None) -> ModelService:
         """Choose the variant for sticky ``key`` and make it this request's service."""
+        self.key = key
         router = self.state.router
         if router.routed:
             self.variant, service = router.choose(key)
@@ -236,7 +238,7 @@ class PredictionExchange(httputil.HTTPMessageDelegate):
 
     async def predict_later(self, request: _Request) -> None:
         try:
-            self.answer(request, await self.service.predict(*request[:3]))
+            self.answer(request, await self.service.predict(*request[:3], self.key))
         except Exception as exc:
             self.answer_error(exc)
 
@@ -244,7 +246,7 @@ class PredictionExchange(httputil.HTTPMessageDelegate):
         service = self.service
         shadow = self.state.router.shadow
         if shadow is not None and service is self.state.router.champion:
-            shadow_copy(shadow, request)
+            shadow_copy(shadow, request, self.key)
         v2_request = request[3]
         if v2_request is None:
             self.respond(200, service.mlflow.encode(outputs[request[1][0]]))

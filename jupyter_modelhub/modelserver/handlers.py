@@ -25,8 +25,9 @@ from tornado.iostream import StreamClosedError
 
 from ..errors import ModelHubError, NotFound
 from ..serving.errors import InvalidRequest, NotReady, PayloadTooLarge
-from ..serving.jsoncodec import dumps
+from ..serving.jsoncodec import dumps, loads
 from ..serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ..serving.outcomes import FeedbackLog, parse_feedback
 from ..serving.service import ModelService
 from ..serving.traffic import TrafficRouter
 
@@ -52,6 +53,7 @@ class ServerState:
     router: TrafficRouter
     max_body_bytes: int = 10 * 1024 * 1024
     openapi: dict[str, Any] = field(default_factory=dict)
+    feedback: FeedbackLog | None = None
     draining: bool = False
     in_flight: int = 0
 
@@ -336,6 +338,24 @@ class PredictionRouteHandler(ServingHandler):
     POST itself is answered by ``exchange.PredictionExchange`` before routing."""
 
     endpoint = "other"
+
+
+class FeedbackHandler(ServingHandler):
+    """``POST /feedback`` (and ``/v2/models/{name}/feedback``): outcomes for A/B analysis."""
+
+    endpoint = "other"
+
+    def post(self, name: str | None = None, version: str | None = None) -> None:
+        if name is not None:
+            self.service.check_model(name, version)
+        outcomes = parse_feedback(loads(self.request.body))
+        if self.state.feedback is None:
+            raise NotReady(
+                "This server keeps no logs, so it cannot record outcomes.",
+                hint="Serve with --log-dir (deployments always have one).",
+            )
+        kept = self.state.feedback.record(outcomes)
+        self.send_json({"accepted": kept, "dropped": len(outcomes) - kept})
 
 
 class PingHandler(ServingHandler):

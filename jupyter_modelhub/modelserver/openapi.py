@@ -129,6 +129,43 @@ def openapi_document(service: ModelService) -> dict[str, Any]:
         },
         "/ping": {"get": _ping("pingMlflow")},
         "/health": {"get": _ping("healthMlflow")},
+        "/feedback": {
+            "post": {
+                "summary": "Outcomes for A/B analysis, by request id or sticky key.",
+                "operationId": "feedback",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "oneOf": [
+                                    {"$ref": "#/components/schemas/Outcome"},
+                                    {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Outcome"},
+                                        "maxItems": 1000,
+                                    },
+                                ]
+                            },
+                            "example": {"request_id": "abc-1", "outcome": 1},
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "accepted": {"type": "integer"},
+                                "dropped": {"type": "integer"},
+                            },
+                        },
+                        "How many outcomes were recorded.",
+                    ),
+                    **_errors(V2_ERROR, 400, 413, 503),
+                },
+            }
+        },
         "/metrics": {
             "get": {
                 "summary": "Prometheus metrics (text exposition format).",
@@ -258,6 +295,16 @@ def _schemas() -> dict[str, Any]:
         },
     }
     return {
+        "Outcome": {
+            "type": "object",
+            "properties": {
+                "request_id": {"type": "string", "minLength": 1, "maxLength": 200},
+                "key": {"type": "string", "minLength": 1, "maxLength": 200},
+                "outcome": {"oneOf": [{"type": "number"}, {"type": "boolean"}]},
+            },
+            "required": ["outcome"],
+            "additionalProperties": False,
+        },
         "V2Error": {
             "type": "object",
             "required": ["error"],

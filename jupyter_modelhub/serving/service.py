@@ -146,7 +146,11 @@ class ModelService:
         return self._direct
 
     def predict_now(
-        self, batch: FeatureBatch, outputs: Collection[str], request_id: str
+        self,
+        batch: FeatureBatch,
+        outputs: Collection[str],
+        request_id: str,
+        key: str | None = None,
     ) -> Outputs:
         """``predict`` without batching: one model call on this thread, now.
 
@@ -162,19 +166,24 @@ class ModelService:
                 raise
             raise rejected from exc
         self.metrics.observe_batch(1, batch.n_rows)
-        self._log(request_id, batch, result)
+        self._log(request_id, batch, result, key)
         return result
 
     async def predict(
-        self, batch: FeatureBatch, outputs: Collection[str], request_id: str
+        self,
+        batch: FeatureBatch,
+        outputs: Collection[str],
+        request_id: str,
+        key: str | None = None,
     ) -> Outputs:
-        """The requested outputs for ``batch``; logs a sample when a log folder is set.
+        """The requested outputs for ``batch``; logs a sample when a log folder is set (with
+        the request's sticky A/B ``key``, if any).
 
         Raises:
             ModelInputError: the model refused the input (a 4xx for the client).
         """
         if self._direct:
-            return self.predict_now(batch, outputs, request_id)
+            return self.predict_now(batch, outputs, request_id, key)
         try:
             result = await self.batcher.submit((batch, self._wanted(outputs)), batch.n_rows)
         except Exception as exc:
@@ -182,7 +191,7 @@ class ModelService:
             if rejected is None:
                 raise
             raise rejected from exc
-        self._log(request_id, batch, result)
+        self._log(request_id, batch, result, key)
         return result
 
     def _wanted(self, outputs: Collection[str]) -> frozenset[str]:
@@ -191,9 +200,9 @@ class ModelService:
             wanted = wanted | {PREDICT}
         return wanted
 
-    def _log(self, request_id: str, batch: FeatureBatch, result: Outputs) -> None:
+    def _log(self, request_id: str, batch: FeatureBatch, result: Outputs, key: str | None) -> None:
         if self.predlog is not None and PREDICT in result:
-            self.predlog.record(request_id, batch, result[PREDICT])
+            self.predlog.record(request_id, batch, result[PREDICT], key)
 
     def _process(self, items: Sequence[Item]) -> list[Outputs]:
         if len(items) == 1:

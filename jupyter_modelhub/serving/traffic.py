@@ -105,7 +105,9 @@ class TrafficRouter:
             service.close()
 
 
-def shadow_copy(shadow: ModelService, request: tuple[FeatureBatch, Any, str, Any]) -> None:
+def shadow_copy(
+    shadow: ModelService, request: tuple[FeatureBatch, Any, str, Any], key: str | None = None
+) -> None:
     """Predict ``request`` with the shadow variant after the caller's answer is on its way.
 
     The shadow's prediction log keeps its answer under the same request id as the champion's,
@@ -118,7 +120,7 @@ def shadow_copy(shadow: ModelService, request: tuple[FeatureBatch, Any, str, Any
     def run() -> None:
         started = time.perf_counter()
         try:
-            shadow.predict_now(batch, outputs, request_id)
+            shadow.predict_now(batch, outputs, request_id, key)
             status = 200
         except Exception as exc:
             status = getattr(exc, "http_status", 500)
