@@ -15,8 +15,9 @@ The first answer is polled on fresh connections every 5 ms after ``deploy`` retu
 once every replica said READY). Every deployment is stopped before the next one starts. Also
 prints the supervisor's log timestamps for the last run of each scenario (where time goes).
 
-Run from the repository root:  python benchmarks/bench_startup.py [--repeat 5]
-(~1 min.) Not a pass/fail test: it prints PASS/FAIL against the floor (< 2 s) and exits 0.
+Run from the repository root:  python benchmarks/bench_startup.py [--repeat 5] [--no-zygote]
+(~1 min; ``--no-zygote`` sets ``MODELHUB_ZYGOTE=0``: every replica is a new process, as before
+the zygote.) Not a pass/fail test: it prints PASS/FAIL against the floor (< 2 s) and exits 0.
 """
 
 from __future__ import annotations
@@ -140,7 +141,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per scenario (default 5)")
     parser.add_argument("--timeline", action="store_true", help="print supervisor timelines")
+    parser.add_argument("--no-zygote", action="store_true", help="start replicas as processes")
     args = parser.parse_args()
+    if args.no_zygote:
+        os.environ["MODELHUB_ZYGOTE"] = "0"
 
     import numpy as np
     from sklearn.linear_model import LogisticRegression
@@ -160,7 +164,10 @@ def main() -> int:
         hub = Hub.init(tmp / "hub")
         hub.register(model, "startonnx", sample=X[:5], onnx=True)
         hub.register(model, "startsk", sample=X[:5])
-        print(f"load average at the start: {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs")
+        print(
+            f"load average at the start: {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs; "
+            f"zygote {'off' if args.no_zygote else 'on'}"
+        )
         scenarios = [
             ("onnx x1", "startonnx@v0.0.1", 1),
             ("sklearn x1", "startsk@v0.0.1", 1),

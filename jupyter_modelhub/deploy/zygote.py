@@ -114,6 +114,7 @@ class _ZygoteServer:
         self.name = name
         self.children: set[int] = set()
         self.stopping = False
+        self.wake: tuple[int, int] = (-1, -1)
 
     def log(self, line: str) -> None:
         stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
@@ -149,7 +150,7 @@ class _ZygoteServer:
 
     def run(self) -> int:
         selector = selectors.DefaultSelector()
-        wake_r, wake_w = os.pipe()
+        wake_r, wake_w = self.wake = os.pipe()
         os.set_blocking(wake_w, False)
         os.set_blocking(wake_r, False)
         signal.set_wakeup_fd(wake_w)
@@ -206,7 +207,7 @@ class _ZygoteServer:
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the replica
-            os._exit(_child(args, fds, parent, self.control))
+            os._exit(_child(args, fds, parent, self.control, self.wake))
         self.children.add(pid)
         _send(self.control, {"pid": pid})
 
@@ -237,12 +238,16 @@ class _ZygoteServer:
         self._reap()
 
 
-def _child(args: list[str], fds: list[int], parent: int, control: socket.socket) -> int:
+def _child(
+    args: list[str], fds: list[int], parent: int, control: socket.socket, private: tuple[int, ...]
+) -> int:
     """In the forked replica: take the descriptors, then run the model server's main."""
     code = 1
     try:
         control.close()
         signal.set_wakeup_fd(-1)
+        for fd in private:  # the zygote's own descriptors
+            os.close(fd)
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
         listen_fd, out_fd, err_fd = fds
