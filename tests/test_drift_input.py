@@ -114,6 +114,8 @@ def test_constant_columns() -> None:
     assert not same.drifted and same.statistic == 0.0 and "constant" in same.note
     moved = compute_drift(ref, {"k": np.full(300, 4.0)}).feature("k")
     assert moved.drifted  # a value the reference never had
+    assert moved.histogram.discrete and moved.histogram.edges[0] == 3.0
+    assert moved.histogram.reference == (0, 2000, 0) and moved.histogram.current == (0, 0, 300)
     ks = compute_drift(ref, {"k": np.full(300, 3.0)}, DriftOptions(test="ks")).feature("k")
     assert ks.statistic == 0.0 and ks.p_value == 1.0 and not ks.drifted
 

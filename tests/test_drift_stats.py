@@ -11,7 +11,7 @@ from statsmodels.stats.multitest import multipletests
 from jupyter_modelhub.monitoring import DriftOptions, adjust_pvalues, build_profile, compute_drift
 from jupyter_modelhub.monitoring import drift_tests as dt
 
-SIZES = [(1, 3), (2, 3), (50, 37), (1000, 1000), (3000, 777), (12_000, 20_001)]
+SIZES = [(1, 3), (2, 3), (50, 37), (20, 5000), (1000, 1000), (3000, 777), (12_000, 20_001)]
 
 
 def _samples(n: int, m: int, seed: int, rounding: int | None) -> tuple[np.ndarray, np.ndarray]:

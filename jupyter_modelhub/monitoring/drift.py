@@ -486,6 +486,7 @@ def _numerical(ref: NumericalProfile, column: NumericalColumn, options: DriftOpt
             labels=(),
             reference=tuple(ref.counts.tolist()),
             current=tuple(cur_counts.tolist()),
+            discrete=ref.discrete,
         )
         if options.histograms
         else None

@@ -45,7 +45,35 @@ STD_FLOOR = 0.001  # Evidently's floor for the normalising standard deviation
 
 
 def ks_statistic(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> float:
-    """Two-sided two-sample KS statistic of two sorted, non-empty samples (ties handled)."""
+    """Two-sided two-sample KS statistic of two sorted, non-empty samples (ties handled).
+
+    Samples of unlike sizes (a quantile sketch against a window, a small window against a
+    large reference): the ECDFs are compared at the smaller sample's values only (two
+    ``searchsorted`` passes of the small into the large). Otherwise one linear merge.
+    """
+    small, large = sorted((ref_sorted, cur_sorted), key=len)
+    if 4 * small.size <= large.size:
+        return _ks_on_grid(small, large)
+    return _ks_merged(ref_sorted, cur_sorted)
+
+
+def _ks_on_grid(grid: np.ndarray, other: np.ndarray) -> float:
+    """KS statistic from the distinct values ``v_k`` of ``grid`` alone.
+
+    On ``[v_(k-1), v_k)`` the grid's ECDF is constant and the other one rises from
+    ``F(v_(k-1))`` to ``F(v_k-)``, so the largest gap is at one of those two ends.
+    """
+    n, m = grid.size, other.size
+    last = np.flatnonzero(np.append(grid[1:] != grid[:-1], True))
+    values = grid[last]
+    f_grid = (last + 1) / n
+    f_before = np.concatenate(([0.0], f_grid[:-1]))
+    at = np.searchsorted(other, values, side="right") / m
+    below = np.searchsorted(other, values, side="left") / m
+    return float(max(np.abs(f_grid - at).max(), np.abs(below - f_before).max()))
+
+
+def _ks_merged(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> float:
     n, m = ref_sorted.size, cur_sorted.size
     both = np.concatenate([ref_sorted, cur_sorted])
     # Two sorted runs: the stable sort (timsort) merges them in linear time.

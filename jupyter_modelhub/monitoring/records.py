@@ -31,9 +31,11 @@ class Histogram:
     """Reference and current counts of one feature on the profile's shared bins.
 
     Numerical: ``edges`` are the inner edges (bin ``b`` holds ``edges[b-1] <= x < edges[b]``,
-    the first and last bins are open-ended) and ``labels`` is empty. Categorical: ``labels``
-    are the categories (the reference's, then those new in the current window) and ``edges``
-    is empty.
+    the first and last bins are open-ended) and ``labels`` is empty; when ``discrete``, the
+    column has few distinct values and every other bin ``[v, next float after v)`` holds
+    exactly one reference value ``v`` (the bins between catch values the reference never had).
+    Categorical: ``labels`` are the categories seen on either side (the reference's, then
+    those new in the current window) and ``edges`` is empty.
     """
 
     kind: ColumnKind
@@ -41,10 +43,12 @@ class Histogram:
     labels: tuple[str, ...]
     reference: tuple[int, ...]
     current: tuple[int, ...]
+    discrete: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
+            "discrete": self.discrete,
             "edges": list(self.edges),
             "labels": list(self.labels),
             "reference": list(self.reference),
