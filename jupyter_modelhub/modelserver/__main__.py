@@ -125,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
         "the supervisor, is gone)",
     )
     parser.add_argument(
+        "--traffic",
+        help="a traffic policy as JSON (what a deployment's YAML holds under traffic:): also "
+        "serve its challengers and route requests between them",
+    )
+    parser.add_argument(
         "--log-level",
         default="warning",
         choices=("debug", "info", "warning", "error"),
@@ -161,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         max_body_mb=args.max_body_mb,
         drain_seconds=args.drain_seconds,
         lifeline=args.lifeline,
+        traffic=args.traffic,
     )
 
 

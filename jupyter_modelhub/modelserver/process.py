@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import json
 import logging
@@ -39,6 +40,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from ..errors import ModelHubError
+from ..experiments.policy import CHAMPION, TrafficPolicy
 from ..hub import Hub
 from ..serving.contract import (
     EXIT_LISTEN_FAILED,
@@ -48,8 +50,9 @@ from ..serving.contract import (
     FAILED,
     READY,
 )
-from ..serving.loading import RUNTIMES, load_served_model
+from ..serving.loading import RUNTIMES, ServedModel, load_served_model
 from ..serving.service import ModelService, ServingOptions
+from ..serving.traffic import TrafficRouter
 from .app import make_app
 from .handlers import ServerState
 
@@ -73,7 +76,7 @@ class ModelServer:
 
     def __init__(
         self,
-        service: ModelService,
+        service: ModelService | TrafficRouter,
         *,
         max_body_bytes: int = 10 * 1024 * 1024,
         drain_seconds: float = 5.0,
@@ -131,7 +134,13 @@ class ModelServer:
                     await asyncio.wait_for(
                         server.close_all_connections(), max(0.1, deadline - loop.time())
                     )
-        await loop.run_in_executor(None, self.service.close)
+        await loop.run_in_executor(None, self.close)
+
+    def close(self) -> None:
+        """Stop every variant's batcher and flush the prediction and feedback logs."""
+        self.state.router.close()
+        if self.state.feedback is not None:
+            self.state.feedback.close()
 
     def _open_connections(self) -> int:
         return sum(
@@ -185,6 +194,7 @@ def serve(
     max_body_mb: float = 10.0,
     drain_seconds: float = 5.0,
     lifeline: int | None = None,
+    traffic: str | TrafficPolicy | None = None,
     stdout: IO[str] | None = None,
 ) -> int:
     """Serve ``ref`` from ``hub`` until SIGTERM/SIGINT; return the process's exit code.
@@ -192,7 +202,8 @@ def serve(
     Blocks. Writes the ``MODELHUB-READY``/``MODELHUB-FAILED`` line to ``stdout`` (the real
     stdout by default); everything else goes to logging (stderr). Returns 0 after a clean
     drain, 2 for an invalid option, 3 if the model could not be loaded, 4 if the server could
-    not listen.
+    not listen. ``traffic`` (a ``TrafficPolicy`` or its JSON) also loads the policy's
+    challengers, each a version of the same model, and routes requests between them.
     """
     problem = _invalid_option(
         runtime=runtime, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
@@ -200,6 +211,16 @@ def serve(
         log_flush_rows=log_flush_rows, log_flush_seconds=log_flush_seconds,
         max_body_mb=max_body_mb, drain_seconds=drain_seconds,
     )  # fmt: skip
+    policy = None
+    if problem is None and traffic is not None:
+        try:
+            policy = (
+                traffic
+                if isinstance(traffic, TrafficPolicy)
+                else TrafficPolicy.from_dict(json.loads(traffic))
+            )
+        except (ValueError, ModelHubError) as exc:
+            problem = f"--traffic: {_one_line(exc)}"
     if problem:
         _say(stdout or sys.stdout, f"{FAILED} invalid option: {problem}")
         return EXIT_USAGE
@@ -210,7 +231,7 @@ def serve(
         return _serve(
             ref, hub, stop, stdout or sys.stdout, host=host, port=port, fd=fd,
             admin_port=admin_port, drain_seconds=drain_seconds,
-            max_body_bytes=int(max_body_mb * 1024 * 1024), runtime=runtime,
+            max_body_bytes=int(max_body_mb * 1024 * 1024), runtime=runtime, policy=policy,
             options=ServingOptions(
                 deployment=deployment,
                 variant=variant,
@@ -228,6 +249,31 @@ def serve(
         stop.restore()
 
 
+def _load_variants(
+    hub: Hub,
+    champion: ServedModel,
+    runtime: str,
+    options: ServingOptions,
+    policy: TrafficPolicy | None,
+) -> ModelService | TrafficRouter:
+    """The champion's service alone, or a router over it and the policy's challengers."""
+    if policy is None:
+        return ModelService(champion, options)
+    first = ModelService(champion, dataclasses.replace(options, variant=CHAMPION))
+    services = {CHAMPION: first}
+    try:
+        for name, version in sorted(policy.challengers.items()):
+            served = load_served_model(hub.registry, f"{champion.name}@{version}", runtime)
+            services[name] = ModelService(
+                served, dataclasses.replace(options, variant=name), first.metrics.families
+            )
+        return TrafficRouter(services, policy)
+    except BaseException:
+        for made in services.values():
+            made.close()
+        raise
+
+
 def _serve(
     ref: str,
     hub: Hub | str | os.PathLike[str] | None,
@@ -242,13 +288,16 @@ def _serve(
     max_body_bytes: int,
     runtime: str,
     options: ServingOptions,
+    policy: TrafficPolicy | None = None,
 ) -> int:
     disable_created_metrics()  # this process's own registry: no ``*_created`` series
     try:
         with contextlib.redirect_stdout(sys.stderr):  # nothing but the contract on stdout
             opened = hub if isinstance(hub, Hub) else Hub(hub)
             served = load_served_model(opened.registry, ref, runtime)
-            service = ModelService(served, options)
+            service: ModelService | TrafficRouter = _load_variants(
+                opened, served, runtime, options, policy
+            )
     except Exception as exc:
         _say(out, f"{FAILED} {_one_line(exc)}")
         return EXIT_LOAD_FAILED
@@ -269,6 +318,7 @@ def _serve(
         "admin_port": admin_sockets[0].getsockname()[1] if admin_sockets else None,
         "pid": os.getpid(),
         "version": served.version_id,
+        "variants": sorted(service.services) if isinstance(service, TrafficRouter) else None,
     }
     return asyncio.run(_run(server, main_sockets, admin_sockets, ready, out, stop))
 

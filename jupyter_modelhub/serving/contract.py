@@ -54,6 +54,7 @@ OPTIONS = (
     "drain_seconds",
     "log_level",
     "lifeline",
+    "traffic",
 )
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -88,6 +89,7 @@ class ChunkedLog(Generic[E]):
         self._buffer: list[tuple[float, E, int]] = []
         self._buffered_rows = 0
         self._sequence = 0
+        self._token = secrets.token_hex(3)  # several logs of one process share a folder
         self._wake = threading.Event()
         self._closing = False
         self._thread = threading.Thread(target=self._loop, name=self.thread_name, daemon=True)
@@ -146,7 +148,7 @@ class ChunkedLog(Generic[E]):
         table = self._table(buffered)
         self._sequence += 1
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(buffered[0][0]))
-        name = f"{stamp}-{os.getpid()}-{self._sequence:06d}.parquet"
+        name = f"{stamp}-{os.getpid()}-{self._token}-{self._sequence:06d}.parquet"
         tmp = self.folder / f".{name}.tmp"
         pq.write_table(table, tmp)
         final = self.folder / name
