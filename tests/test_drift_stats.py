@@ -42,6 +42,22 @@ def test_ks_pvalue_vectorised_over_columns() -> None:
         assert got[i] == pytest.approx(expected, abs=1e-12)
 
 
+@pytest.mark.parametrize("n,m", [(60_000, 60_000), (120_000, 90_000)])
+def test_ks_large_samples_within_1e6_of_scipy(n: int, m: int) -> None:
+    """Large samples use the corrected Kolmogorov limit: within 1e-6 of scipy's asymp p."""
+    rng = np.random.default_rng(n)
+    base = rng.normal(size=n)
+    for shift in (0.0, 0.005, 0.01, 0.02):
+        b = rng.normal(shift, size=m)
+        expected = stats.ks_2samp(base, b, method="asymp")
+        d = dt.ks_statistic(np.sort(base), np.sort(b))
+        assert d == pytest.approx(expected.statistic, abs=1e-9)
+        assert float(dt.ks_pvalue(d, n, m)) == pytest.approx(expected.pvalue, abs=1e-6)
+    en = round(n * m / (n + m))
+    d = np.linspace(0.3, 3.5, 33) / np.sqrt(en)
+    np.testing.assert_allclose(dt.ks_pvalue(d, n, m), stats.kstwo.sf(d, en), rtol=0, atol=1e-6)
+
+
 def test_ks_one_row_each_side_has_a_pvalue() -> None:
     assert np.isfinite(dt.ks_pvalue(1.0, 1, 1))  # scipy's asymptotic formula gives NaN
     assert dt.ks_pvalue_exact(1.0, 1, 1) == 1.0

@@ -40,6 +40,7 @@ except ImportError:  # pragma: no cover - depends on the scipy version
     _attempt_exact_2kssamp = None
 
 EXACT_KS_LIMIT = 10_000
+LIMIT_KS_FROM = 30_000  # effective sample size from which the corrected limit is used
 PSI_EPSILON = 1e-4
 STD_FLOOR = 0.001  # Evidently's floor for the normalising standard deviation
 
@@ -94,13 +95,26 @@ def ks_pvalue(
 ) -> np.ndarray:
     """Smirnov's asymptotic two-sided p-value, as ``ks_2samp(method="asymp")``; vectorised.
 
-    The effective sample size ``round(n m / (n + m))`` is floored at 1 (scipy returns NaN for
-    one row against one row).
+    scipy evaluates ``kstwo.sf(d, en)`` with ``en = round(n m / (n + m))``, which costs up to
+    0.15 s per value at ``en ~ 10^5``. From ``en >= 30,000`` on we use the Kolmogorov limit with
+    Vrbik's correction, ``K(sqrt(en) d + 1/(6 sqrt(en)) + (sqrt(en) d - 1)/(4 en))``: within
+    1e-6 of scipy's value there (7e-7 at 30,000, 2e-7 at 100,000), in microseconds. ``en`` is
+    floored at 1 (scipy returns NaN for one row against one row).
     """
+    d = np.asarray(statistic, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
     m = np.asarray(m, dtype=np.float64)
     effective = np.maximum(np.round(n * m / (n + m)), 1.0)
-    return np.clip(stats.kstwo.sf(np.asarray(statistic, dtype=np.float64), effective), 0.0, 1.0)
+    d, effective = np.broadcast_arrays(d, effective)
+    out = np.empty(d.shape)
+    large = effective >= LIMIT_KS_FROM
+    if large.any():
+        root = np.sqrt(effective[large])
+        z = root * d[large]
+        out[large] = stats.kstwobign.sf(z + 1 / (6 * root) + (z - 1) / (4 * effective[large]))
+    if (~large).any():
+        out[~large] = stats.kstwo.sf(d[~large], effective[~large])
+    return np.clip(out, 0.0, 1.0)
 
 
 def ks_pvalue_exact(statistic: float, n: int, m: int) -> float | None:
@@ -116,7 +130,7 @@ def ks_pvalue_exact(statistic: float, n: int, m: int) -> float | None:
     return float(np.clip(prob, 0.0, 1.0)) if success else None
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=4)  # one plan serves every column of a window; plans can be large
 def _quantile_merge(n: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """How the quantile functions of an n-sample and an m-sample line up.
 
