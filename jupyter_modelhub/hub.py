@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from .deploy import Deployments, DeploymentStatus, Revision
+from .deploy.experiments import Experiments
 from .errors import AlreadyExists, HubNotFound
+from .experiments.analysis import ExperimentAnalysis
+from .experiments.policy import Guardrails, TrafficPolicy
+from .experiments.shadow import ShadowReport
+from .experiments.sizing import SampleSizePlan, sample_size_for_rate
 from .models import HistoryEvent, ModelSummary, ModelVersion
 from .registry.doctor import DoctorReport, run_doctor
 from .registry.dvcstore import DvcStore, atomic_write
@@ -61,6 +66,7 @@ class Hub:
         self.path = root.resolve()
         self.registry = ModelRegistry(self.path)
         self._deployments = Deployments(self.registry)
+        self._experiments = Experiments(self._deployments)
 
     def __repr__(self) -> str:
         return f"Hub({str(self.path)!r})"
@@ -324,6 +330,115 @@ class Hub:
     def deployment_logs(self, name: str, tail: int = 100) -> list[str]:
         """The last ``tail`` lines of deployment ``name``'s log."""
         return self._deployments.logs(name, tail)
+
+    # -- experiments -------------------------------------------------------------------------------
+    def ab_start(
+        self,
+        name: str,
+        challenger: str,
+        *,
+        kind: str = "split",
+        split: str | None = None,
+        key: str | None = None,
+        steps: str | tuple[float, ...] | None = None,
+        dwell_seconds: float = 300.0,
+        guardrails: Guardrails | dict[str, Any] | None = None,
+        variant: str = "challenger",
+        timeout: float | None = None,
+    ) -> DeploymentStatus:
+        """Start an experiment on deployment ``name``: ``challenger`` (``v0.0.3`` or a
+        reference) next to the version it serves.
+
+        Args:
+            kind: ``split`` (A/B, ``split="90/10"`` champion first), ``canary`` (``steps``
+                such as ``"5,25,50,100"``, one per ``dwell_seconds`` while the guardrails
+                hold), ``bluegreen`` (switch all traffic once the challenger is ready) or
+                ``shadow`` (the challenger sees copies; callers get the champion's answers).
+            key: a request field (e.g. ``user_id``) for sticky assignment; the
+                ``X-Modelhub-Key`` header always works.
+            guardrails: ``max_error_rate``, ``max_p95_seconds``, ``min_requests``: a breach
+                ends the experiment and sends all traffic back to the champion.
+
+        Raises:
+            InvalidArgument: a bad option, or an experiment already running.
+            BackendError: the challenger could not be served; the champion keeps serving.
+        """
+        return self._experiments.start(
+            name,
+            challenger,
+            kind=kind,
+            split=split,
+            key=key,
+            steps=steps,
+            dwell_seconds=dwell_seconds,
+            guardrails=guardrails,
+            variant=variant,
+            timeout=timeout,
+        )
+
+    def ab_stop(self, name: str, reason: str = "stopped by the user") -> DeploymentStatus:
+        """End the experiment on ``name``: all traffic back to the champion."""
+        return self._experiments.stop(name, reason)
+
+    def ab_promote(
+        self, name: str, variant: str | None = None, *, stage: str | None = None
+    ) -> DeploymentStatus:
+        """Make the challenger the deployment's only version and give it the stage the
+        deployment follows (or ``stage``), in one step."""
+        return self._experiments.promote(name, variant, stage=stage)
+
+    def ab_advance(self, name: str) -> DeploymentStatus:
+        """Move a canary to its next step now."""
+        return self._experiments.advance(name)
+
+    def ab_policy(self, name: str) -> TrafficPolicy:
+        """The experiment (running or ended) on deployment ``name``."""
+        return self._experiments.policy(name)
+
+    def ab_report(
+        self,
+        name: str,
+        *,
+        metric: str = "auto",
+        alpha: float = 0.05,
+        min_samples: int = 100,
+        higher_is_better: bool = True,
+    ) -> ExperimentAnalysis:
+        """Which variant is better, by how much, and how sure we are: the fixed-horizon
+        report and an always-valid (peeking-safe) answer, from the outcomes posted back to
+        the deployment's ``/feedback``."""
+        return self._experiments.analysis(
+            name,
+            metric=metric,
+            alpha=alpha,
+            min_samples=min_samples,
+            higher_is_better=higher_is_better,
+        )
+
+    def shadow_report(self, name: str, top_k: int = 10) -> ShadowReport:
+        """Agreement between champion and challenger on the same requests."""
+        return self._experiments.shadow_report(name, top_k)
+
+    def ab_plan(
+        self,
+        baseline: float,
+        mde: float,
+        *,
+        relative: bool = False,
+        alpha: float = 0.05,
+        power: float = 0.8,
+        requests_per_day: float | None = None,
+    ) -> SampleSizePlan:
+        """Requests per variant (and days, given the traffic) to detect ``mde`` on a
+        baseline conversion rate."""
+        return sample_size_for_rate(
+            baseline,
+            mde,
+            relative=relative,
+            alpha=alpha,
+            power=power,
+            requests_per_day=requests_per_day,
+        )
 
     def sync_deployments(self) -> list[DeploymentStatus]:
         """Roll stage-following deployments to their stage's holder and restart deployments

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from ..experiments.policy import TrafficPolicy
 from ..models import Record
 from .spec import DeploymentSpec
 
@@ -53,6 +54,8 @@ class DeploymentStatus(Record):
     phase: Phase
     replicas: tuple[ReplicaStatus, ...] = ()
     last_error: str | None = None
+    #: the deployment's experiment (running or ended), from its desired state
+    traffic: TrafficPolicy | None = None
 
     @property
     def ready_replicas(self) -> int:

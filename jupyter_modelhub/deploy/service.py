@@ -12,6 +12,7 @@ runtime folder), held for the whole change; the hub lock is only held to commit.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -198,7 +199,8 @@ class Deployments:
     # -- reading --------------------------------------------------------------------------------
     def status(self, name: str) -> DeploymentStatus:
         spec = self.store.require(name)
-        return self.backend(spec.target).status(spec, self.store.revision_count(name))
+        status = self.backend(spec.target).status(spec, self.store.revision_count(name))
+        return dataclasses.replace(status, traffic=spec.traffic)
 
     def all(self) -> list[DeploymentStatus]:
         return [self.status(name) for name in self.store.names()]

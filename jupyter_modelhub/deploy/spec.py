@@ -9,6 +9,7 @@ its stage, the number of replicas, the address, and the model server's options. 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 
 from ..errors import InvalidArgument
+from ..experiments.policy import CHAMPION, TrafficPolicy
 from ..models import Record
 from ..registry.refs import parse_ref, validate_name
 
@@ -101,6 +103,9 @@ class DeploymentSpec(Record):
     host: str = DEFAULT_HOST
     port: int | None = None
     server: dict[str, Any] = field(default_factory=server_options)
+    #: an experiment (A/B split, canary, blue-green, shadow) between this version, the
+    #: champion, and challengers; ``None`` serves the champion alone
+    traffic: TrafficPolicy | None = None
 
     def __post_init__(self) -> None:
         validate_name(self.name, "deployment name")
@@ -131,8 +136,30 @@ class DeploymentSpec(Record):
         return f"http://{host}:{self.port}"
 
     def replica_key(self) -> tuple[Any, ...]:
-        """What a running replica is made of: when it changes, replicas must be replaced."""
-        return (self.model, self.version, self.host, self.port, tuple(sorted(self.server.items())))
+        """What a running replica is made of: when it changes, replicas must be replaced (a
+        change of traffic policy too: replicas are replaced one by one, without downtime)."""
+        return (
+            self.model,
+            self.version,
+            self.host,
+            self.port,
+            tuple(sorted(self.server.items())),
+            self.traffic_json(),
+        )
+
+    def traffic_json(self) -> str | None:
+        """The traffic policy as the model server's ``--traffic`` takes it (``None``: none)."""
+        if self.traffic is None:
+            return None
+        return json.dumps(self.traffic.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def variants(self) -> dict[str, str]:
+        """Every variant served (name -> version), the champion first."""
+        out = {CHAMPION: self.version}
+        if self.traffic is not None and self.traffic.running:
+            out.update(self.traffic.challengers)
+        return out
 
     def replace(self, **changes: Any) -> DeploymentSpec:
         return dataclasses.replace(self, **changes)
@@ -144,6 +171,8 @@ class DeploymentSpec(Record):
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["server"] = server_options(values.get("server"))
+        if values.get("traffic") is not None:
+            values["traffic"] = TrafficPolicy.from_dict(values["traffic"])
         try:
             return cls(**values)
         except TypeError as exc:

@@ -82,6 +82,7 @@ def replica_argv(
         admin_port=0,
         log_dir=log_dir,
         lifeline=lifeline,
+        traffic=spec.traffic_json(),
         **spec.server,
     )
     custom = os.environ.get(SERVER_COMMAND_ENV)

@@ -203,14 +203,16 @@ class PredictionExchange(httputil.HTTPMessageDelegate):
                 batch = self.route(key).mlflow.decode(body, content_type)
             return batch, (self.service.runtime.primary_output,), self.request_id, None
         version = self.version
-        if version is not None and router.by_version(version) is not None:
-            self.variant, service = router.by_version(version)  # type: ignore[misc]
+        named = router.by_version(version) if version is not None else None
+        if named is not None:  # the URL names a version: that variant answers
+            self.variant, service = named
             self.switch(service)
-            routed = False
+        elif not routed:
+            service = self.route(key)
         else:
             service = self.service
         service.check_model(self.model, version)
-        if routed:
+        if routed and named is None:
             doc, binary = parse_body(body, headers.get("Inference-Header-Content-Length"))
             if key is None and router.key_field:
                 key = key_from_v2(doc, router.key_field, router.features)
@@ -225,7 +227,7 @@ class PredictionExchange(httputil.HTTPMessageDelegate):
         """Choose the variant for sticky ``key`` and make it this request's service."""
         self.key = key
         router = self.state.router
-        if router.routed:
+        if router.policy is not None:
             self.variant, service = router.choose(key)
             self.switch(service)
         return self.service

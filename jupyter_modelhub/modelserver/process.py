@@ -257,7 +257,7 @@ def _load_variants(
     policy: TrafficPolicy | None,
 ) -> ModelService | TrafficRouter:
     """The champion's service alone, or a router over it and the policy's challengers."""
-    if policy is None:
+    if policy is None or not policy.running:
         return ModelService(champion, options)
     first = ModelService(champion, dataclasses.replace(options, variant=CHAMPION))
     services = {CHAMPION: first}
