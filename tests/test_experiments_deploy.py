@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 from collections import Counter
 from urllib.parse import urlparse
 
+import numpy as np
 import pytest
 import yaml
 from test_deploy import register_two_versions, stop_every_deployment, use_model_server, wait_for
@@ -155,3 +157,96 @@ def test_bad_experiments_are_refused_with_the_reason(deployed: Hub) -> None:
     with pytest.raises(InvalidArgument, match="Unknown experiment kind"):
         hub.ab_start("svc", "v0.0.2", kind="sticky")
     assert hub.deployment("svc").traffic is None  # nothing was recorded
+
+
+def send_counting(endpoint: str, n: int) -> Counter:
+    """``n`` unkeyed requests; how many got each status."""
+    url = urlparse(endpoint)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    body = json.dumps(
+        {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP64", "data": ROW}]}
+    )
+    statuses: Counter = Counter()
+    try:
+        for _ in range(n):
+            conn.request(
+                "POST", "/v2/models/fraud/infer", body, {"Content-Type": "application/json"}
+            )
+            response = conn.getresponse()
+            response.read()
+            statuses[response.status] += 1
+    finally:
+        conn.close()
+    return statuses
+
+
+@pytest.fixture
+def fast_controller(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Experiment checks every 0.2 s, and replicas that can import tests/flaky_models.py."""
+    from test_deploy import ROOT
+
+    monkeypatch.setenv("MODELHUB_CONTROLLER_INTERVAL", "0.2")
+    monkeypatch.setenv("PYTHONPATH", f"{ROOT}:{ROOT / 'tests'}")
+
+
+def test_a_failing_canary_is_rolled_back_within_one_dwell(deployed: Hub, fast_controller) -> None:
+    from flaky_models import FailsOnRealInput
+
+    hub = deployed
+    X = np.zeros((5, 4))
+    hub.register(FailsOnRealInput().fit(X, [0, 1, 0, 1, 0]), "fraud", sample=X)  # v0.0.3
+    hub.deploy("fraud@v0.0.1", "svc")
+    status = hub.ab_start(
+        "svc",
+        "v0.0.3",
+        kind="canary",
+        steps="10,50,100",
+        dwell_seconds=30,
+        guardrails={"max_error_rate": 0.05, "min_requests": 20},
+    )
+    started = time.monotonic()
+    seen: Counter = Counter()
+
+    def rolled_back():
+        seen.update(send_counting(status.endpoint, 50))
+        policy = hub.ab_policy("svc")
+        return policy if policy.state == "rolled_back" else None
+
+    policy = wait_for(rolled_back, 30, "the canary to be rolled back")
+    elapsed = time.monotonic() - started
+    print(f"canary rolled back after {elapsed:.1f} s; client saw {dict(seen)}")
+    assert elapsed < 30  # within one dwell period
+    assert "error rate" in policy.reason
+    total = sum(seen.values())
+    # failures only ever came from the challenger's 10% share
+    assert seen[500] <= 0.1 * total + 3 * (0.1 * 0.9 * total) ** 0.5 + 5, seen
+    # afterwards the champion answers everything
+    wait_for(lambda: send_counting(status.endpoint, 30) == Counter({200: 30}), 30, "champion only")
+    spec = yaml.safe_load((hub.path / "deployments" / "svc.yaml").read_text())
+    assert spec["traffic"]["state"] == "rolled_back"
+    assert hub.revisions("svc")[-1].message.startswith("Roll back canary")
+
+
+def test_a_healthy_canary_advances_step_by_step(deployed: Hub, fast_controller) -> None:
+    hub = deployed
+    hub.deploy("fraud@v0.0.1", "svc")
+    status = hub.ab_start(
+        "svc",
+        "v0.0.2",
+        kind="canary",
+        steps="20,100",
+        dwell_seconds=1,
+        guardrails={"min_requests": 10},
+    )
+
+    def at_last_step():
+        send_counting(status.endpoint, 30)
+        policy = hub.ab_policy("svc")
+        return policy if policy.step == 1 else None
+
+    policy = wait_for(at_last_step, 40, "the canary to reach its last step")
+    assert policy.weights == {"challenger": 1.0, "champion": 0.0} and policy.running
+    assert any(r.message.startswith("Advance canary") for r in hub.revisions("svc"))
+    wait_for(
+        lambda: {v for _, _, v in send(status.endpoint, 20)} == {"v0.0.2"}, 30, "all on v0.0.2"
+    )

@@ -17,6 +17,8 @@ Jupyter server or the terminal that deployed. It:
 - on SIGHUP reloads ``desired.json`` and rolls to it: one new replica, wait until ready, stop
   one old one (SIGTERM: it finishes its requests), repeat. If a new replica fails, the update
   fails with its reason and the old version keeps serving;
+- while an experiment runs, checks its guardrails and moves canaries along their steps
+  (``controller.py``), through the same ``Experiments`` verbs a user calls;
 - on SIGTERM stops every replica and exits.
 
 It reports in ``state.json`` (atomic writes) and writes its own and its replicas' output,
@@ -45,6 +47,7 @@ from typing import IO, Any, Protocol
 
 from ..serving import contract
 from . import zygote
+from .controller import ExperimentController
 from .probes import ProbeSettings, probe_live
 from .runtime import RuntimeFolder
 from .spec import DeploymentSpec
@@ -56,6 +59,7 @@ SPAWN_TIMEOUT = 120.0  # seconds the zygote may take to warm up and fork
 READY_TIMEOUT = 120.0  # seconds a replica may take to load and self-test its model
 STOP_GRACE = 30.0  # seconds a replica may take to finish its requests after SIGTERM
 BACKOFF_MAX = 30.0
+CONTROLLER_INTERVAL_ENV = "MODELHUB_CONTROLLER_INTERVAL"  # seconds between experiment checks
 STABLE_AFTER = 30.0  # a replica that served this long resets its slot's backoff
 
 
@@ -223,6 +227,8 @@ class Supervisor:
         self.reload()
         if self.target is None and not self.failed:
             self.fail_update("no readable desired state (desired.json)")
+        controller = self._controller()
+        threading.Thread(target=controller.run, name="experiment-controller", daemon=True).start()
         while not self.stopping and not self.failed:
             self.reconcile()
             self.write_state()
@@ -234,9 +240,42 @@ class Supervisor:
             except queue.Empty:
                 pass
             self.check_timers()
+        controller.stop()
         self.shutdown()
         os.close(lock)
         return 0
+
+    def _controller(self) -> ExperimentController:
+        """The experiment controller, acting through the hub's ``Experiments`` verbs."""
+        from ..registry.registry import ModelRegistry
+        from .experiments import Experiments
+        from .service import Deployments
+
+        def experiments() -> Experiments:
+            return Experiments(Deployments(ModelRegistry(self.hub)))
+
+        try:
+            interval = float(os.environ.get(CONTROLLER_INTERVAL_ENV, "1"))
+        except ValueError:
+            interval = 1.0
+        return ExperimentController(
+            self.name,
+            read_spec=lambda: self.serving if self.serving is self.target else None,
+            admin_ports=self._admin_ports,
+            roll_back=lambda reason: experiments().roll_back(self.name, reason),
+            advance=lambda: experiments().advance(self.name),
+            interval=max(0.1, interval),
+            say=lambda line: self.log("controller", line),
+        )
+
+    def _admin_ports(self, spec: DeploymentSpec) -> list[int]:
+        """Admin ports of the ready replicas started for ``spec`` (their counters cover it)."""
+        key = spec.replica_key()
+        return [
+            int(r.info["admin_port"])
+            for r in list(self.replicas)
+            if r.state == "ready" and r.key == key and r.info.get("admin_port")
+        ]
 
     def _next_timer(self) -> float:
         now = time.monotonic()
