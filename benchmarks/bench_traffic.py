@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_serving as bs  # noqa: E402
+import bench_serving as bs
 
 FLOOR_ADDED_P50_MS = 0.2
 
