@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,12 +24,17 @@ from .views import (
     Lines,
     Message,
     Table,
+    ab_report_table,
     deployment_status,
     deployment_summary,
     deployments_table,
+    experiment_message,
+    experiment_status,
     history_table,
     models_table,
     revisions_table,
+    sample_size_message,
+    shadow_report_table,
     version_detail,
     versions_table,
 )
@@ -54,6 +60,10 @@ HANDLERS: dict[str, Handler] = {}
 DESCRIPTIONS: dict[str, str] = {}
 
 
+#: the actions of verbs that have some (``ab start``): verb -> action -> what it does
+ACTIONS: dict[str, dict[str, str]] = {}
+
+
 def command(name: str, help: str) -> Callable[[Handler], Handler]:
     def decorate(fn: Handler) -> Handler:
         HANDLERS[name] = fn
@@ -61,6 +71,23 @@ def command(name: str, help: str) -> Callable[[Handler], Handler]:
         return fn
 
     return decorate
+
+
+def action(verb: str, name: str, help: str) -> Callable[[Handler], Handler]:
+    """Register the handler of ``VERB NAME`` (e.g. ``ab start``); ``verb`` must be in
+    ``DESCRIPTIONS`` (see ``verb_group``)."""
+
+    def decorate(fn: Handler) -> Handler:
+        HANDLERS[f"{verb} {name}"] = fn
+        ACTIONS.setdefault(verb, {})[name] = help
+        return fn
+
+    return decorate
+
+
+def verb_group(name: str, help: str) -> None:
+    """Declare a verb whose work is done by its actions (``ab start``, ``ab stop``...)."""
+    DESCRIPTIONS[name] = help
 
 
 def _key_values(items: list[str] | None, what: str) -> dict[str, Any]:
@@ -330,18 +357,337 @@ def _sync(args: argparse.Namespace, ctx: Context) -> Table:
     return table
 
 
+# -- experiments: A/B tests, canaries, blue-green switches, shadows ---------------------------
+EXPERIMENT_VERBS = {
+    "ab": ("split", "A/B test a challenger version against the deployment's champion"),
+    "canary": ("canary", "ramp a challenger up step by step while its guardrails hold"),
+    "bluegreen": ("bluegreen", "switch all traffic to a challenger once it is ready"),
+    "shadow": ("shadow", "mirror traffic to a challenger; callers get the champion's answers"),
+}
+for _verb, (_kind, _help) in EXPERIMENT_VERBS.items():
+    verb_group(_verb, _help)
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|min|m|h|d)?\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``30s``, ``5m``, ``1h``, ``500ms`` or a plain number of seconds.
+
+    Raises:
+        argparse.ArgumentTypeError: not a positive duration (argparse reports it as a
+            usage error naming the option).
+    """
+    match = _DURATION.match(str(text))
+    seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"] if match else 0.0
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r}: write a positive number with a unit, e.g. 30s, 5m or 1h"
+        )
+    return seconds
+
+
+def parse_share(text: str) -> float:
+    """A share from ``0.05`` or ``5%``."""
+    raw = str(text).strip()
+    try:
+        value = float(raw.rstrip("%")) / (100.0 if raw.endswith("%") else 1.0)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(
+            f"invalid share {text!r}: write a number between 0 and 1, or a percentage such as 5%"
+        )
+    return value
+
+
+def _given(args: argparse.Namespace, **names: str) -> dict[str, Any]:
+    """``{keyword: value}`` of the options (``keyword=attribute``) the user gave."""
+    values = {key: getattr(args, attr, None) for key, attr in names.items()}
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _start(kind: str) -> Handler:
+    def start(args: argparse.Namespace, ctx: Context) -> Message:
+        options = _given(
+            args, split="split", key="key", steps="steps", dwell_seconds="dwell", variant="variant"
+        )
+        guardrails = _given(
+            args,
+            max_error_rate="max_error_rate",
+            max_p95_seconds="max_p95",
+            min_requests="min_requests",
+        )
+        status = _hub(args).ab_start(
+            args.name, args.challenger, kind=kind, guardrails=guardrails or None, **options
+        )
+        return experiment_message("Started", status)
+
+    return start
+
+
+def _experiment_status(args: argparse.Namespace, ctx: Context) -> Table:
+    return experiment_status(_hub(args).deployment(args.name))
+
+
+def _experiment_stop(args: argparse.Namespace, ctx: Context) -> Message:
+    status = _hub(args).ab_stop(args.name, **_given(args, reason="reason"))
+    return experiment_message("Stopped", status)
+
+
+def _experiment_promote(args: argparse.Namespace, ctx: Context) -> Message:
+    status = _hub(args).ab_promote(args.name, getattr(args, "variant", None), stage=args.stage)
+    return experiment_message("Promoted", status)
+
+
+for _verb, (_kind, _help) in EXPERIMENT_VERBS.items():
+    what = {"ab": "the A/B test", "canary": "the canary", "bluegreen": "the blue-green switch",
+            "shadow": "the shadow"}[_verb]  # fmt: skip
+    action(_verb, "start", f"start {what} on a deployment")(_start(_kind))
+    action(_verb, "status", f"show {what}: each variant's version, share and state")(
+        _experiment_status
+    )
+    action(_verb, "stop", f"end {what}: all traffic back to the champion")(_experiment_stop)
+    action(_verb, "promote", "make the challenger the champion (and give it the stage)")(
+        _experiment_promote
+    )
+
+
+@action("ab", "report", "which variant is better, by how much, and how sure we are")
+def _ab_report(args: argparse.Namespace, ctx: Context) -> Table:
+    analysis = _hub(args).ab_report(
+        args.name,
+        **_given(
+            args,
+            metric="metric",
+            alpha="alpha",
+            min_samples="min_samples",
+            higher_is_better="higher_is_better",
+        ),
+    )
+    return ab_report_table(analysis)
+
+
+@action("ab", "plan", "requests per variant needed to detect an effect (before launch)")
+def _ab_plan(args: argparse.Namespace, ctx: Context) -> Message:
+    plan = _hub(args).ab_plan(
+        args.baseline,
+        args.mde,
+        relative=args.relative,
+        **_given(args, alpha="alpha", power="power", requests_per_day="per_day"),
+    )
+    return sample_size_message(plan)
+
+
+@action("canary", "advance", "move the canary to its next step now")
+def _canary_advance(args: argparse.Namespace, ctx: Context) -> Message:
+    return experiment_message("Advanced", _hub(args).ab_advance(args.name))
+
+
+@action("shadow", "report", "how often the challenger agrees with the champion, and where not")
+def _shadow_report(args: argparse.Namespace, ctx: Context) -> Table:
+    return shadow_report_table(_hub(args).shadow_report(args.name, **_given(args, top_k="top")))
+
+
+#: one example per action, shown by ``--help``
+EXAMPLES = {
+    "ab start": "ab start fraud-svc --challenger v0.0.2 --split 90/10 --key user_id",
+    "ab status": "ab status fraud-svc",
+    "ab report": "ab report fraud-svc --metric rate --alpha 0.05",
+    "ab stop": "ab stop fraud-svc --reason 'wrong features'",
+    "ab promote": "ab promote fraud-svc --stage prod",
+    "ab plan": "ab plan --baseline 0.10 --mde 0.01 --per-day 20000",
+    "canary start": "canary start fraud-svc --challenger v0.0.2 --steps 5,25,50,100 --dwell 5m",
+    "canary advance": "canary advance fraud-svc",
+    "shadow start": "shadow start fraud-svc --challenger v0.0.2",
+    "shadow report": "shadow report fraud-svc --top 5",
+    "bluegreen start": "bluegreen start fraud-svc --challenger v0.0.2",
+}
+
+
+def _add_experiment_verbs(
+    sub: argparse._SubParsersAction[Any],
+    parser_class: type[argparse.ArgumentParser],
+    prog: str,
+    notebook: bool,
+) -> None:
+    """The parsers of ``ab``, ``canary``, ``bluegreen`` and ``shadow`` and their actions."""
+    for verb in EXPERIMENT_VERBS:
+        first = next(key for key in EXAMPLES if key.startswith(f"{verb} "))
+        group = sub.add_parser(
+            verb,
+            help=DESCRIPTIONS[verb],
+            description=DESCRIPTIONS[verb][0].upper() + DESCRIPTIONS[verb][1:] + ".",
+            epilog=f"Example: {prog} {EXAMPLES[first]}\n"
+            f"Run `{prog} {verb} ACTION --help` for an action's options.",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        actions = group.add_subparsers(
+            dest="action", metavar="ACTION", parser_class=parser_class, required=True
+        )
+        for name, help in ACTIONS[verb].items():
+            example = EXAMPLES.get(f"{verb} {name}", f"{verb} {name} fraud-svc")
+            p = actions.add_parser(
+                name,
+                help=help,
+                description=help[0].upper() + help[1:] + ".",
+                epilog=f"Example: {prog} {example}",
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
+            p.add_argument("--json", action="store_true", help="print JSON for scripts")
+            if name != "plan":
+                p.add_argument("name", metavar="NAME", help="the deployment's name")
+            _add_action_options(p, verb, name, notebook)
+
+
+def _add_guardrail_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-error-rate",
+        type=parse_share,
+        metavar="SHARE",
+        help="end the experiment if the challenger's error rate exceeds this (e.g. 0.05 or 5%%)",
+    )
+    p.add_argument(
+        "--max-p95",
+        type=parse_duration,
+        metavar="DURATION",
+        help="end it if the challenger's p95 latency exceeds this (e.g. 0.5s or 500ms)",
+    )
+    p.add_argument(
+        "--min-requests",
+        type=int,
+        metavar="N",
+        help="judge the guardrails only on at least N requests",
+    )
+
+
+def _add_action_options(p: argparse.ArgumentParser, verb: str, name: str, notebook: bool) -> None:
+    if name == "start":
+        p.add_argument(
+            "--challenger",
+            required=True,
+            metavar="REF",
+            help="the version to try: v0.0.2, NAME@v0.0.2 or NAME#STAGE",
+        )
+        if verb == "ab":
+            p.add_argument("--split", help="shares, champion first, e.g. 90/10 (default: 50/50)")
+            p.add_argument("--variant", help="the challenger's variant name (default: challenger)")
+        if verb in ("ab", "canary"):
+            p.add_argument(
+                "--key",
+                help="request field for sticky assignment, e.g. user_id "
+                "(the X-Modelhub-Key header always works)",
+            )
+        if verb == "canary":
+            p.add_argument(
+                "--steps", help="the challenger's shares in percent (default: 5,25,50,100)"
+            )
+            p.add_argument(
+                "--dwell",
+                type=parse_duration,
+                metavar="DURATION",
+                help="time per step while guardrails hold, e.g. 30s, 5m, 1h (default: 5m)",
+            )
+        if verb in ("ab", "canary"):
+            _add_guardrail_options(p)
+    elif name == "stop":
+        p.add_argument("--reason", help="why (kept in the deployment's history)")
+    elif name == "promote":
+        if verb == "ab":
+            p.add_argument("--variant", help="the winner (default: the only challenger)")
+        p.add_argument(
+            "--stage", help="give the winner this stage (default: the stage followed, if any)"
+        )
+    elif (verb, name) == ("ab", "report"):
+        p.add_argument(
+            "--metric",
+            choices=["auto", "rate", "mean"],
+            help="rate for 0/1 outcomes, mean for numbers (default: auto)",
+        )
+        p.add_argument("--alpha", type=float, help="significance level (default: 0.05)")
+        p.add_argument(
+            "--min-samples",
+            type=int,
+            metavar="N",
+            help="outcomes per variant before a verdict (default: 100)",
+        )
+        p.add_argument(
+            "--lower-is-better",
+            dest="higher_is_better",
+            action="store_const",
+            const=False,
+            help="a smaller outcome is better (errors, latency, cost)",
+        )
+        if notebook:
+            p.add_argument(
+                "--refresh",
+                type=parse_duration,
+                metavar="DURATION",
+                help="re-read the report every DURATION (e.g. 30s) until the widget is closed",
+            )
+    elif (verb, name) == ("ab", "plan"):
+        p.add_argument(
+            "--baseline", type=float, required=True, help="the champion's rate, e.g. 0.10"
+        )
+        p.add_argument(
+            "--mde",
+            type=float,
+            required=True,
+            help="the smallest difference worth detecting, e.g. 0.01 (1 percentage point)",
+        )
+        p.add_argument(
+            "--relative", action="store_true", help="--mde is relative (0.1 = 10%% lift)"
+        )
+        p.add_argument("--alpha", type=float, help="significance level (default: 0.05)")
+        p.add_argument("--power", type=float, help="chance to detect the effect (default: 0.8)")
+        p.add_argument(
+            "--per-day", type=float, metavar="N", help="requests per day, for a duration"
+        )
+    elif (verb, name) == ("shadow", "report"):
+        p.add_argument(
+            "--top", type=int, metavar="K", help="how many disagreeing rows to show (default: 10)"
+        )
+
+
 # -- the parser -------------------------------------------------------------------------------
+_INVALID_CHOICE = re.compile(r"^argument (COMMAND|ACTION): invalid choice: '([^']*)'")
+_MISSING_ACTION = "the following arguments are required: ACTION"
+
+
 class HelpfulParser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose "invalid choice" error names the closest verb."""
+    """An ``ArgumentParser`` whose "invalid choice" error names the closest verb (or action,
+    for verbs such as ``ab``), and whose missing action error lists the actions.
+
+    It keeps its sub-parsers (``verbs``) to know those names.
+    """
+
+    verbs: argparse._SubParsersAction[Any] | None = None
+
+    def add_subparsers(self, **kwargs: Any) -> argparse._SubParsersAction[Any]:
+        self.verbs = super().add_subparsers(**kwargs)
+        return self.verbs
 
     def error(self, message: str) -> Any:
-        if message.startswith("argument COMMAND: invalid choice:"):
-            word = message.split("invalid choice:", 1)[1].split("'")[1]
-            close = suggest_command(word)
-            message = f"unknown command {word!r}." + (
-                f" Did you mean {close!r}?" if close else " See --help for the commands."
+        return super().error(self.explain(message))
+
+    def explain(self, message: str) -> str:
+        """``message`` with the closest verb or action suggested."""
+        choices = list(self.verbs.choices) if self.verbs is not None else []
+        match = _INVALID_CHOICE.match(message)
+        if match:
+            noun, word = match.group(1).lower(), match.group(2)
+            close = closest(word, choices)
+            hint = (
+                f" Did you mean {close!r}?"
+                if close
+                else (" See --help for the commands." if noun == "command" else "")
             )
-        return super().error(message)
+            if not close and noun == "action":
+                hint = f" Choose one of {', '.join(choices)}."
+            return f"unknown {noun} {word!r}.{hint}"
+        if message == _MISSING_ACTION:
+            return f"say which action: {', '.join(choices)} (see --help)."
+        return message
 
 
 def build_parser(
@@ -349,10 +695,12 @@ def build_parser(
     prog: str = "modelhub",
     model_help: str = "path of a .joblib/.pkl/.onnx file or of a folder",
     serve: bool = False,
+    notebook: bool = False,
 ) -> argparse.ArgumentParser:
     """The parser of every verb; adapters pass their own ``parser_class`` (e.g. one that
     raises instead of exiting). ``serve`` adds the command line's foreground ``serve`` verb,
-    which a notebook has no use for."""
+    which a notebook has no use for; ``notebook`` the options only a notebook has a use for
+    (``ab report --refresh``)."""
     parser = parser_class(
         prog=prog,
         description="Register, version, stage and deploy models in a git + DVC hub.",
@@ -452,6 +800,7 @@ def build_parser(
     p.add_argument("name", help="the deployment's name")
     p.add_argument("--to", type=int, metavar="REVISION", help="revision (default: the previous)")
     verb("sync-deployments")
+    _add_experiment_verbs(sub, parser_class, prog, notebook)
     if serve:
         p = sub.add_parser(
             "serve",
@@ -464,15 +813,24 @@ def build_parser(
     return parser
 
 
+def closest(word: str, choices: list[str]) -> str | None:
+    """The closest of ``choices`` to a mistyped ``word`` (the one it begins, if only one)."""
+    starting = [choice for choice in choices if word and choice.startswith(word)]
+    if len(starting) == 1:
+        return starting[0]
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
+    return close[0] if close else None
+
+
 def suggest_command(word: str) -> str | None:
     """The closest known verb to a mistyped one."""
-    close = difflib.get_close_matches(word, list(HANDLERS), n=1, cutoff=0.5)
-    return close[0] if close else None
+    return closest(word, list(DESCRIPTIONS))
 
 
 def run(args: argparse.Namespace, ctx: Context) -> Table | Message | Lines:
     """Execute a parsed command line."""
-    return HANDLERS[args.command](args, ctx)
+    action = getattr(args, "action", None)
+    return HANDLERS[f"{args.command} {action}" if action else args.command](args, ctx)
 
 
 def read_table(value: str) -> Any:

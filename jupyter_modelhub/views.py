@@ -14,6 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from .deploy.records import DeploymentStatus, Revision
+from .experiments.analysis import ExperimentAnalysis
+from .experiments.policy import CHAMPION, TrafficPolicy
+from .experiments.records import Interval
+from .experiments.shadow import ShadowReport
+from .experiments.sizing import SampleSizePlan
 from .models import HistoryEvent, ModelSummary, ModelVersion, Record
 
 
@@ -60,8 +65,13 @@ class Table(View):
     title: str = ""
     payload: Any = None
     empty: str = "(nothing)"
+    #: lines shown under the table (a verdict, a legend)
+    notes: list[str] = field(default_factory=list)
 
     def to_text(self) -> str:
+        return "\n".join([self._text_table(), *self.notes])
+
+    def _text_table(self) -> str:
         cells = [[_cell(v) for v in row] for row in self.rows]
         lines = [self.title] if self.title else []
         if not cells:
@@ -80,9 +90,17 @@ class Table(View):
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        title = f"<p><strong>{html.escape(self.title)}</strong></p>" if self.title else ""
+        title = (
+            "<p><strong>" + html.escape(self.title).replace("\n", "<br>") + "</strong></p>"
+            if self.title
+            else ""
+        )
+        notes = "".join(f"<p>{html.escape(line)}</p>" for line in self.notes)
+        return title + self._html_table() + notes
+
+    def _html_table(self) -> str:
         if not self.rows:
-            return f"{title}<p><em>{html.escape(self.empty)}</em></p>"
+            return f"<p><em>{html.escape(self.empty)}</em></p>"
         head = "".join(
             f"<th style='text-align:left'>{html.escape(str(c))}</th>" for c in self.columns
         )
@@ -92,7 +110,7 @@ class Table(View):
             + "</tr>"
             for row in self.rows
         )
-        return f"{title}<table class='jp-ModelHub-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        return f"<table class='jp-ModelHub-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 @dataclass(repr=False)
@@ -324,3 +342,215 @@ def revisions_table(name: str, revisions: list[Revision]) -> Table:
         title=f"Revisions of deployment {name}",
         payload=revisions,
     )
+
+
+# -- experiments ----------------------------------------------------------------------------------
+def _percent(share: float) -> str:
+    return f"{share * 100:.3g}%"
+
+
+def _seconds(value: float) -> str:
+    for unit, size in (("h", 3600.0), ("m", 60.0)):
+        if value >= size and value % size == 0:
+            return f"{value / size:g}{unit}"
+    return f"{value:g}s"
+
+
+def _variant_state(policy: TrafficPolicy, variant: str, share: float) -> str:
+    """What a variant does for callers right now, in words."""
+    if not policy.running:
+        return "serving" if variant == CHAMPION else policy.state.replace("_", " ")
+    if policy.shadow == variant:
+        return "shadow (gets copies)"
+    if share > 0:
+        return "serving"
+    return "standby (kept warm)" if policy.kind == "bluegreen" else "idle"
+
+
+def experiment_headline(status: DeploymentStatus) -> str:
+    """``split 3f2a9c on fraud-svc: running`` (and why it ended, if it did)."""
+    policy = status.traffic
+    if policy is None:
+        return f"Deployment {status.name} runs no experiment"
+    reason = f" ({policy.reason})" if policy.reason and not policy.running else ""
+    return (
+        f"{policy.kind} {policy.experiment} on {status.name}: "
+        f"{policy.state.replace('_', ' ')}{reason}"
+    )
+
+
+def experiment_details(policy: TrafficPolicy) -> list[str]:
+    """The lines under an experiment's headline: when, canary step, key, guardrails."""
+    lines = [f"started {policy.started}" if policy.started else ""]
+    if policy.kind == "canary":
+        ramp = " -> ".join(_percent(s) for s in policy.steps)
+        lines.append(
+            f"step {policy.step + 1} of {len(policy.steps)} ({ramp}), "
+            f"{_seconds(policy.dwell_seconds)} per step"
+        )
+    lines.append(f"sticky key: request field {policy.key!r} or the X-Modelhub-Key header"
+                 if policy.key else "sticky key: the X-Modelhub-Key header")  # fmt: skip
+    rails = policy.guardrails
+    p95 = f", p95 <= {_seconds(rails.max_p95_seconds)}" if rails.max_p95_seconds else ""
+    lines.append(
+        f"guardrails: error rate <= {_percent(rails.max_error_rate)}{p95}, "
+        f"judged on >= {rails.min_requests} requests"
+    )
+    return [line for line in lines if line]
+
+
+def _variant_rows(status: DeploymentStatus, policy: TrafficPolicy) -> list[list[Any]]:
+    shares = policy.serving_weights()
+    rows = []
+    for variant in (CHAMPION, *sorted(policy.challengers)):
+        version = status.desired_version if variant == CHAMPION else policy.challengers[variant]
+        share = shares[variant]
+        state = _variant_state(policy, variant, share)
+        reason = policy.reason if variant != CHAMPION and not policy.running else ""
+        rows.append([variant, version, _percent(share), state, reason])
+    return rows
+
+
+VARIANT_COLUMNS = ["variant", "version", "share", "state", "reason"]
+
+
+def experiment_status(status: DeploymentStatus) -> Table:
+    """One row per variant of a deployment's experiment: version, share, state, reason."""
+    policy = status.traffic
+    if policy is None:
+        return Table(
+            VARIANT_COLUMNS,
+            [],
+            title=experiment_headline(status),
+            payload=status,
+            empty=f"Start one with `ab start {status.name} --challenger VERSION --split 90/10`.",
+        )
+    return Table(
+        VARIANT_COLUMNS,
+        _variant_rows(status, policy),
+        title="\n".join([experiment_headline(status), *experiment_details(policy)]),
+        payload=status,
+    )
+
+
+def experiment_message(verb: str, status: DeploymentStatus) -> Message:
+    """``Started split 3f2a9c on fraud-svc`` with a line per variant, for start/stop/...
+
+    After a promotion the deployment has no experiment any more: the line says what it serves.
+    """
+    policy = status.traffic
+    if policy is None:
+        return Message(
+            f"{verb}: deployment {status.name} serves {status.model}@{status.desired_version}",
+            status,
+            deployment_summary(status)[1:],
+        )
+    details = [
+        f"{variant} {version}: {share} ({state})" + (f", {reason}" if reason else "")
+        for variant, version, share, state, reason in _variant_rows(status, policy)
+    ]
+    return Message(
+        f"{verb} {policy.kind} {policy.experiment} on {status.name}",
+        status,
+        details + experiment_details(policy)[1:],
+    )
+
+
+def _interval(ci: Interval | None, fmt: str) -> str:
+    return f"[{format(ci.low, fmt)}, {format(ci.high, fmt)}]" if ci is not None else ""
+
+
+def _with_ci(value: float | None, ci: Interval | None, fmt: str) -> str:
+    if value is None:
+        return ""
+    return f"{format(value, fmt)} {_interval(ci, fmt)}".strip()
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return ""
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def ab_report_table(analysis: ExperimentAnalysis) -> Table:
+    """The A/B report, one row per variant: counts, estimate with its interval, and for each
+    challenger the difference, the lift, the p-value, the always-valid p and the verdict."""
+    report = analysis.report
+    rate = report.metric == "rate"
+    value_fmt = ".2%" if rate else ".4g"
+    diff_fmt = "+.2%" if rate else "+.4g"
+    comparisons = {c.challenger: c for c in report.comparisons}
+    rows = []
+    for variant in report.variants:
+        row: list[Any] = [
+            variant.name,
+            analysis.requests.get(variant.name, 0),
+            analysis.outcomes.get(variant.name, 0),
+            _with_ci(variant.estimate, variant.ci, value_fmt),
+        ]
+        comparison = comparisons.get(variant.name)
+        sequential = analysis.sequential.get(variant.name)
+        if comparison is None:
+            row += ["", "", "", "", "control"]
+        else:
+            verdict = comparison.status.replace("_", " ")
+            if sequential is not None and sequential.rejected:
+                verdict += " (always-valid: safe to stop)"
+            row += [
+                _with_ci(comparison.difference, comparison.difference_ci, diff_fmt),
+                _with_ci(comparison.relative_lift, comparison.relative_lift_ci, "+.1%"),
+                _p(comparison.adjusted_p_value),
+                _p(sequential.p_value) if sequential is not None else "",
+                verdict,
+            ]
+        rows.append(row)
+    level = f"{report.confidence_level:.0%}"
+    return Table(
+        [
+            "variant",
+            "requests",
+            "outcomes",
+            f"{report.metric_label} ({level} CI)",
+            f"difference ({level} CI)",
+            f"lift ({level} CI)",
+            "p-value",
+            "always-valid p",
+            "verdict",
+        ],
+        rows,
+        title=f"A/B report of experiment {analysis.experiment}: {report.metric} of the "
+        f"outcomes, alpha {report.alpha:g}, control {report.control}",
+        payload=analysis,
+        notes=analysis.summary,
+    )
+
+
+def shadow_report_table(report: ShadowReport) -> Table:
+    """The rows where champion and challenger disagree most, under the agreement summary."""
+    notes = []
+    if report.confusion is not None:
+        labels = [_cell(label) for label in report.confusion.labels]
+        notes.append("confusion (rows: champion, columns: challenger): " + ", ".join(labels))
+        for label, counts in zip(labels, report.confusion.counts, strict=True):
+            notes.append(f"  {label}: " + " ".join(str(c) for c in counts))
+    if report.differences is not None:
+        quantiles = ", ".join(f"{k} {v:.4g}" for k, v in report.differences.quantiles.items())
+        notes.append(f"|difference| quantiles: {quantiles}")
+    return Table(
+        ["request", "champion", "challenger", "difference"],
+        [[d.index, d.champion, d.challenger, d.difference] for d in report.top_disagreements],
+        title=f"Shadow comparison: {report.summary}",
+        payload=report,
+        empty="No disagreement.",
+        notes=notes,
+    )
+
+
+def sample_size_message(plan: SampleSizePlan) -> Message:
+    """The plan's summary, with the numbers behind it."""
+    details = [
+        f"effect {plan.absolute_effect:+g} (standardised {plan.effect_size:.4g}); "
+        f"alpha {plan.alpha:g}, power {plan.power:g}, {plan.n_variants} variants",
+        f"method: {plan.method}",
+    ]
+    return Message(plan.summary, plan, details)

@@ -32,6 +32,9 @@ class ModelHubMagics(Magics):
             %modelhub ls
             %modelhub promote fraud@v0.0.1 --stage prod
             %modelhub show fraud#prod
+            %modelhub deploy fraud#prod --name fraud-svc
+            %modelhub ab start fraud-svc --challenger v0.0.2 --split 90/10 --key user_id
+            %modelhub ab report fraud-svc --refresh 30s
 
         ``MODEL`` and the data options of ``register`` name variables of the notebook (else
         files). ``--json`` returns plain data instead of a table. Run ``%modelhub --help`` for
@@ -52,4 +55,14 @@ class ModelHubMagics(Magics):
             view = commands.run(args, ctx)
         except ModelHubError as exc:
             raise UsageError(str(exc)) from None
-        return json.loads(view.to_json()) if getattr(args, "json", False) else view
+        if getattr(args, "json", False):
+            return json.loads(view.to_json())
+        if (args.command, getattr(args, "action", None)) == ("ab", "report"):
+            from ..widgets import ABReportWidget  # plotly and ipywidgets load when first drawn
+
+            return ABReportWidget(
+                lambda: commands.run(args, ctx).payload,
+                initial=view.payload,
+                refresh_seconds=args.refresh,
+            )
+        return view

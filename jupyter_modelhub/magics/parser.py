@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from IPython.core.error import UsageError
 
@@ -42,24 +42,13 @@ class _RaisingParser(argparse.ArgumentParser):
 
 
 class MagicParser(commands.HelpfulParser, _RaisingParser):
-    """``HelpfulParser``'s wording (closest verb on a typo), ``_RaisingParser``'s ending.
-
-    It also keeps the verbs' sub-parsers (``verbs``) so that an unrecognised option is
-    reported with the usage of the verb it was given to.
+    """``HelpfulParser``'s wording (closest verb or action on a typo), ``_RaisingParser``'s
+    ending. Its ``verbs`` let an unrecognised option be reported with the usage of the verb
+    (or action) it was given to.
     """
 
-    verbs: argparse._SubParsersAction[Any] | None = None
-
-    def add_subparsers(self, **kwargs: Any) -> argparse._SubParsersAction[Any]:
-        self.verbs = super().add_subparsers(**kwargs)
-        return self.verbs
-
     def error(self, message: str) -> NoReturn:
-        if "invalid choice:" in message and not message.startswith("argument COMMAND:"):
-            # An option's bad choice (e.g. --bump huge) is not a mistyped verb.
-            _RaisingParser.error(self, message)
-        super().error(message)
-        raise AssertionError("unreachable")  # pragma: no cover
+        _RaisingParser.error(self, self.explain(message))
 
     def verb_parser(self, name: str) -> argparse.ArgumentParser:
         """The parser of the verb ``name`` (this parser if it has no such verb)."""
@@ -70,7 +59,7 @@ class MagicParser(commands.HelpfulParser, _RaisingParser):
 
 def build_magic_parser() -> MagicParser:
     """The parser of every ``%modelhub`` verb (``commands.build_parser`` with our ending)."""
-    parser = commands.build_parser(MagicParser, prog=PROG, model_help=MODEL_HELP)
+    parser = commands.build_parser(MagicParser, prog=PROG, model_help=MODEL_HELP, notebook=True)
     assert isinstance(parser, MagicParser)
     return parser
 
@@ -89,7 +78,10 @@ def parse_line(line: str) -> argparse.Namespace | None:
     try:
         args, extras = parser.parse_known_args(argv)
         if extras:
-            where = parser.verb_parser(args.command) if args.command else parser
+            where: argparse.ArgumentParser = parser
+            for name in (args.command, getattr(args, "action", None)):
+                if name and isinstance(where, MagicParser):
+                    where = where.verb_parser(name)
             where.error(f"unrecognized arguments: {' '.join(extras)}")
     except HelpPrinted:
         return None
