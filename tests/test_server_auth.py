@@ -48,6 +48,11 @@ EXAMPLES = {
     "deployments/([^/]+)/rollback": "deployments/fraud/rollback",
     "deployments/([^/]+)/revisions": "deployments/fraud/revisions",
     "deployments/([^/]+)/logs": "deployments/fraud/logs",
+    "deployments/([^/]+)/experiment": "deployments/fraud/experiment",
+    "deployments/([^/]+)/experiment/promote": "deployments/fraud/experiment/promote",
+    "deployments/([^/]+)/experiment/advance": "deployments/fraud/experiment/advance",
+    "deployments/([^/]+)/experiment/report": "deployments/fraud/experiment/report",
+    "deployments/([^/]+)/experiment/shadow": "deployments/fraud/experiment/shadow",
     "(.*)": "no/such/endpoint",
 }
 

@@ -61,6 +61,17 @@ PROMOTE_FIELDS = ("version", "stage", "message")
 DEPLOY_FIELDS = ("ref", "name", "replicas", "port", "follow")
 UPDATE_FIELDS = ("version", "replicas")
 ROLLBACK_FIELDS = ("revision",)
+EXPERIMENT_FIELDS = (
+    "challenger",
+    "kind",
+    "split",
+    "key",
+    "steps",
+    "dwell_seconds",
+    "guardrails",
+    "variant",
+)
+EXPERIMENT_PROMOTE_FIELDS = ("variant", "stage")
 
 
 class ModelHubHandler(ExtensionHandlerMixin, APIHandler):
@@ -320,6 +331,97 @@ class DeploymentLogsHandler(ModelHubHandler):
         self.reply({"name": name, "lines": lines})
 
 
+class ExperimentHandler(ModelHubHandler):
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        """The deployment's experiment (running or ended)."""
+        policy = await self.run(lambda hub: hub.ab_policy(name))
+        self.reply(policy.to_dict())
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        """Start an experiment: a challenger next to the deployment's champion."""
+        body = self.json_body(EXPERIMENT_FIELDS)
+        challenger = parsing.field(body, "challenger", str, required=True)
+        assert challenger is not None
+        options: dict[str, Any] = {
+            key: value
+            for key, value in {
+                "kind": parsing.field(body, "kind", str),
+                "split": parsing.field(body, "split", str),
+                "key": parsing.field(body, "key", str),
+                "steps": parsing.field(body, "steps", str),
+                "dwell_seconds": parsing.number(body, "dwell_seconds"),
+                "guardrails": parsing.number_map(body, "guardrails", nullable=True),
+                "variant": parsing.field(body, "variant", str),
+            }.items()
+            if value is not None
+        }
+        status = await self.run(lambda hub: hub.ab_start(name, challenger, **options))
+        self.set_header(
+            "Location",
+            url_path_join(self.base_url, API_PREFIX, "deployments", status.name, "experiment"),
+        )
+        self.reply(status.to_dict(), status=201)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        """End the experiment (``?reason=`` says why): all traffic back to the champion."""
+        reason = self.get_argument("reason", None) or "stopped by the user"
+        status = await self.run(lambda hub: hub.ab_stop(name, reason))
+        self.reply(status.to_dict())
+
+
+class ExperimentPromoteHandler(ModelHubHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        """Make a challenger the champion, and give it the stage (one step)."""
+        body = self.json_body(EXPERIMENT_PROMOTE_FIELDS) if self.request.body.strip() else {}
+        variant = parsing.field(body, "variant", str)
+        stage = parsing.field(body, "stage", str)
+        status = await self.run(lambda hub: hub.ab_promote(name, variant, stage=stage))
+        self.reply(status.to_dict())
+
+
+class ExperimentAdvanceHandler(ModelHubHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        """Move a canary to its next step now."""
+        status = await self.run(lambda hub: hub.ab_advance(name))
+        self.reply(status.to_dict())
+
+
+class ExperimentReportHandler(ModelHubHandler):
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        """The A/B report from the outcomes posted so far."""
+        options: dict[str, Any] = {
+            "metric": self.get_argument("metric", None) or "auto",
+            "alpha": parsing.query_float(self.get_argument("alpha", None), "alpha", default=0.05),
+            "min_samples": parsing.query_int(
+                self.get_argument("min_samples", None), "min_samples", default=100
+            ),
+            "higher_is_better": parsing.query_bool(
+                self.get_argument("higher_is_better", None), "higher_is_better", default=True
+            ),
+        }
+        analysis = await self.run(lambda hub: hub.ab_report(name, **options))
+        self.reply(analysis.to_dict())
+
+
+class ExperimentShadowHandler(ModelHubHandler):
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        """Agreement between champion and challenger on the same requests."""
+        top = parsing.query_int(self.get_argument("top", None), "top", default=10)
+        report = await self.run(lambda hub: hub.shadow_report(name, top))
+        self.reply(report.to_dict())
+
+
 class UnknownEndpointHandler(ModelHubHandler):
     """A JSON 404 for any other path under the API, instead of an HTML page.
 
@@ -374,5 +476,10 @@ def routes() -> list[tuple[str, type[ModelHubHandler]]]:
         (rf"/{api}/deployments/{segment}/rollback", DeploymentRollbackHandler),
         (rf"/{api}/deployments/{segment}/revisions", DeploymentRevisionsHandler),
         (rf"/{api}/deployments/{segment}/logs", DeploymentLogsHandler),
+        (rf"/{api}/deployments/{segment}/experiment", ExperimentHandler),
+        (rf"/{api}/deployments/{segment}/experiment/promote", ExperimentPromoteHandler),
+        (rf"/{api}/deployments/{segment}/experiment/advance", ExperimentAdvanceHandler),
+        (rf"/{api}/deployments/{segment}/experiment/report", ExperimentReportHandler),
+        (rf"/{api}/deployments/{segment}/experiment/shadow", ExperimentShadowHandler),
         (rf"/{api}/(.*)", UnknownEndpointHandler),
     ]

@@ -8,6 +8,7 @@ Every failure is an ``InvalidArgument``, so the handlers answer it with a 400.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -89,12 +90,51 @@ def query_int(value: str | None, key: str, *, default: int) -> int:
     return number
 
 
-def number_map(body: dict[str, Any], key: str) -> dict[str, float] | None:
-    """An object of numbers, such as ``metrics``: ``{"auc": 0.91}``."""
+def query_float(value: str | None, key: str, *, default: float) -> float:
+    """A number query argument such as ``?alpha=0.01``; ``default`` when absent."""
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidArgument(f"The query argument {key}={value!r} must be a number.") from None
+    if not math.isfinite(number):
+        raise InvalidArgument(f"The query argument {key}={value!r} must be a finite number.")
+    return number
+
+
+def query_bool(value: str | None, key: str, *, default: bool) -> bool:
+    """A yes/no query argument such as ``?higher_is_better=false``; ``default`` when absent."""
+    if value is None or value == "":
+        return default
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise InvalidArgument(f"The query argument {key}={value!r} must be true or false.")
+
+
+def number(body: dict[str, Any], key: str) -> float | None:
+    """A JSON number (an integer or not); ``None`` when absent or null."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidArgument(f"The field {key!r} must be a number, not {_json_kind(value)}.")
+    return value
+
+
+def number_map(
+    body: dict[str, Any], key: str, *, nullable: bool = False
+) -> dict[str, float] | None:
+    """An object of numbers, such as ``metrics``: ``{"auc": 0.91}`` (with ``nullable``, a
+    value may also be null, as a guardrail that is not checked)."""
     values = field(body, key, dict)
     if values is None:
         return None
     for name, value in values.items():
+        if value is None and nullable:
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidArgument(
                 f"The field {key!r} must map names to numbers; {name!r} is {_json_kind(value)}."
