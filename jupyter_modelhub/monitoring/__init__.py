@@ -10,8 +10,15 @@ The drift engine (domain code: numpy, scipy, pyarrow; no pandas in the hot path)
 
 Rules (default tests, correction, minimum effect, bad input) are in :mod:`.drift`; the profile
 and its storage in :mod:`.profile`; the statistics in :mod:`.drift_tests`.
+
+Around the engine: :class:`DriftMonitor` (:mod:`.service`: cached reference profiles, prediction
+log windows), Prometheus gauges (:mod:`.metrics`), exported alerting rules and a Grafana
+dashboard (:mod:`.alerts`), built-in alerts by webhook and e-mail (:mod:`.notify`, fed by
+:mod:`.scrape`), and plotly figures and an HTML export (:mod:`.figures`, :mod:`.html`; not
+imported here, to keep plotly out of every import).
 """
 
+from jupyter_modelhub.monitoring.alerts import AlertThresholds, alert_rules, grafana_dashboard
 from jupyter_modelhub.monitoring.drift import (
     DEFAULT_THRESHOLDS,
     TESTS,
@@ -20,6 +27,16 @@ from jupyter_modelhub.monitoring.drift import (
     compute_drift,
     default_test,
     output_drift,
+)
+from jupyter_modelhub.monitoring.metrics import DriftMetrics
+from jupyter_modelhub.monitoring.notify import (
+    AlertEvaluator,
+    AlertLoop,
+    AlertRule,
+    EmailNotifier,
+    SmtpSettings,
+    WebhookNotifier,
+    default_rules,
 )
 from jupyter_modelhub.monitoring.profile import (
     CategoricalProfile,
@@ -35,26 +52,44 @@ from jupyter_modelhub.monitoring.records import (
     FeatureDrift,
     Histogram,
 )
+from jupyter_modelhub.monitoring.scrape import HealthPoint, health_between, parse_metrics
+from jupyter_modelhub.monitoring.service import DeploymentDrift, DriftMonitor
 from jupyter_modelhub.monitoring.windows import drift_over_time, parse_duration
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "TESTS",
+    "AlertEvaluator",
+    "AlertLoop",
+    "AlertRule",
+    "AlertThresholds",
     "CategoricalProfile",
+    "DeploymentDrift",
+    "DriftMetrics",
+    "DriftMonitor",
     "DriftOptions",
     "DriftReport",
     "DriftTimeline",
+    "EmailNotifier",
     "FeatureDrift",
+    "HealthPoint",
     "Histogram",
     "NumericalProfile",
     "ReferenceProfile",
+    "SmtpSettings",
+    "WebhookNotifier",
     "adjust_pvalues",
+    "alert_rules",
     "build_profile",
     "compute_drift",
+    "default_rules",
     "default_test",
     "drift_over_time",
+    "grafana_dashboard",
+    "health_between",
     "load_profile",
     "output_drift",
     "parse_duration",
+    "parse_metrics",
     "save_profile",
 ]
