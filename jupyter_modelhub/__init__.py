@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ._lazy import lazy_exports
 
 try:
     from ._version import __version__
 except ImportError:  # running from a source tree that was never built
     __version__ = "0.0.0.dev0"
 
-from .errors import ModelHubError
-from .hub import Hub
+if TYPE_CHECKING:
+    from .errors import ModelHubError
+    from .hub import Hub
+
+# ``import jupyter_modelhub.x`` runs this file first: importing Hub here would load the whole
+# hub into every model server and supervisor process
+__getattr__, __dir__ = lazy_exports(__name__, {"Hub": "hub", "ModelHubError": "errors"})
 
 __all__ = ["Hub", "ModelHubError", "__version__"]
 

@@ -11,21 +11,23 @@ import os
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .deploy import Deployments, DeploymentStatus, Revision
-from .deploy.experiments import Experiments
 from .errors import AlreadyExists, HubNotFound
-from .experiments.analysis import ExperimentAnalysis
 from .experiments.policy import Guardrails, TrafficPolicy
-from .experiments.shadow import ShadowReport
-from .experiments.sizing import SampleSizePlan, sample_size_for_rate
 from .models import HistoryEvent, ModelSummary, ModelVersion
 from .registry.doctor import DoctorReport, run_doctor
 from .registry.dvcstore import DvcStore, atomic_write
 from .registry.gitrepo import GitRepo
 from .registry.refs import Bump
 from .registry.registry import RUNTIME_DIR, ModelRegistry, ProgressCallback
+
+if TYPE_CHECKING:  # imported on first use (see Hub._experiments)
+    from .deploy.experiments import Experiments
+    from .experiments.analysis import ExperimentAnalysis
+    from .experiments.shadow import ShadowReport
+    from .experiments.sizing import SampleSizePlan
 
 HUB_ENV = "MODELHUB_HUB"
 DEFAULT_HUB = Path("~/modelhub")
@@ -66,7 +68,7 @@ class Hub:
         self.path = root.resolve()
         self.registry = ModelRegistry(self.path)
         self._deployments = Deployments(self.registry)
-        self._experiments = Experiments(self._deployments)
+        self._experiments_service: Experiments | None = None
 
     def __repr__(self) -> str:
         return f"Hub({str(self.path)!r})"
@@ -332,6 +334,16 @@ class Hub:
         return self._deployments.logs(name, tail)
 
     # -- experiments -------------------------------------------------------------------------------
+    @property
+    def _experiments(self) -> Experiments:
+        # imported on first use: its statistics bring scipy.stats, which a model server
+        # (it opens a Hub to load its model) never needs
+        if self._experiments_service is None:
+            from .deploy.experiments import Experiments
+
+            self._experiments_service = Experiments(self._deployments)
+        return self._experiments_service
+
     def ab_start(
         self,
         name: str,
@@ -431,6 +443,8 @@ class Hub:
     ) -> SampleSizePlan:
         """Requests per variant (and days, given the traffic) to detect ``mde`` on a
         baseline conversion rate."""
+        from .experiments.sizing import sample_size_for_rate
+
         return sample_size_for_rate(
             baseline,
             mde,

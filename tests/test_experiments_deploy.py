@@ -120,10 +120,17 @@ def test_stopping_sends_everything_back_to_the_champion(deployed: Hub) -> None:
     hub.deploy("fraud@v0.0.1", "svc")
     status = hub.ab_start("svc", "v0.0.2", kind="bluegreen")
     assert {version for _, _, version in send(status.endpoint, 30)} == {"v0.0.2"}
+    messages = [r.message for r in hub.revisions("svc")]
+    assert messages[-2].startswith("Start bluegreen") and messages[-1].startswith("Switch svc")
+    pids = {r.pid for r in hub.deployment("svc").replicas}
     status = hub.ab_stop("svc", "switching back")
     assert status.traffic is not None and status.traffic.state == "stopped"
     assert status.traffic.reason == "switching back"
     assert {version for _, _, version in send(status.endpoint, 30)} == {"v0.0.1"}
+    # the switch to blue-green's new side was applied to the running replicas, no restart
+    log = "\n".join(hub.deployment_logs("svc", 200))
+    assert "traffic policy applied" in log
+    assert pids  # (the switch back retires the green side: replicas are replaced then)
     with pytest.raises(InvalidArgument, match="runs no experiment"):
         hub.ab_stop("svc")
 
@@ -209,8 +216,8 @@ def test_a_failing_canary_is_rolled_back_within_one_dwell(deployed: Hub, fast_co
 
     def rolled_back():
         seen.update(send_counting(status.endpoint, 50))
-        policy = hub.ab_policy("svc")
-        return policy if policy.state == "rolled_back" else None
+        policy = hub.revisions("svc")[-1].spec.traffic  # committed, with its reason
+        return policy if policy is not None and policy.state == "rolled_back" else None
 
     policy = wait_for(rolled_back, 30, "the canary to be rolled back")
     elapsed = time.monotonic() - started
@@ -241,12 +248,14 @@ def test_a_healthy_canary_advances_step_by_step(deployed: Hub, fast_controller) 
 
     def at_last_step():
         send_counting(status.endpoint, 30)
-        policy = hub.ab_policy("svc")
-        return policy if policy.step == 1 else None
+        revisions = hub.revisions("svc")  # the committed history, not just the file
+        policy = revisions[-1].spec.traffic
+        return policy if policy is not None and policy.step == 1 else None
 
     policy = wait_for(at_last_step, 40, "the canary to reach its last step")
     assert policy.weights == {"challenger": 1.0, "champion": 0.0} and policy.running
-    assert any(r.message.startswith("Advance canary") for r in hub.revisions("svc"))
+    messages = [r.message for r in hub.revisions("svc")]
+    assert any(m.startswith("Advance canary") for m in messages), messages
     wait_for(
         lambda: {v for _, _, v in send(status.endpoint, 20)} == {"v0.0.2"}, 30, "all on v0.0.2"
     )

@@ -286,3 +286,33 @@ def test_outcomes_join_the_variants_that_served(two_versions, tmp_path: Path) ->
     result = analyse("exp-1", data, min_samples=50)
     assert result.metric == "rate"
     assert result.report.comparison("challenger").status == "better"
+
+
+def test_the_policy_changes_live_with_the_admin_token_only(two_versions, tmp_path, monkeypatch):
+    hub, _ = two_versions
+    monkeypatch.setenv("MODELHUB_ADMIN_TOKEN", "s3cret")
+    server = serve(hub, split_policy("100/0"), tmp_path)
+    try:
+        assert infer(server.port, [0, 0, 0])[2]["model_version"] == "v0.0.1"
+        switched = json.dumps(split_policy("0/100").to_dict()).encode()
+        for headers, expected in (({}, 403), ({"Authorization": "Bearer wrong"}, 403)):
+            status, _, _ = call(server.admin_port, "PUT", "/admin/traffic", raw=switched,
+                                headers=headers)  # fmt: skip
+            assert status == expected
+        # the main port has no admin routes at all
+        status, _, _ = call(server.port, "PUT", "/admin/traffic", raw=switched,
+                            headers={"Authorization": "Bearer s3cret"})  # fmt: skip
+        assert status == 404
+        status, _, body = call(server.admin_port, "PUT", "/admin/traffic", raw=switched,
+                               headers={"Authorization": "Bearer s3cret"})  # fmt: skip
+        assert status == 200, body
+        assert json.loads(body)["policy"]["weights"] == {"challenger": 1.0, "champion": 0.0}
+        assert infer(server.port, [0, 0, 0])[2]["model_version"] == "v0.0.2"  # at once
+        # a policy naming a variant this server does not hold is refused, and nothing changes
+        other = json.dumps(split_policy("50/50", version="v0.0.9").to_dict()).encode()
+        status, _, body = call(server.admin_port, "PUT", "/admin/traffic", raw=other,
+                               headers={"Authorization": "Bearer s3cret"})  # fmt: skip
+        assert status == 400 and b"v0.0.9" in body
+        assert infer(server.port, [0, 0, 0])[2]["model_version"] == "v0.0.2"
+    finally:
+        server.terminate()

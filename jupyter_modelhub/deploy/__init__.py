@@ -10,10 +10,30 @@
 
 from __future__ import annotations
 
-from .backend import ENTRY_POINT_GROUP, DeploymentBackend, backend_class, load_backend
-from .records import DeploymentStatus, ReplicaStatus, Revision
-from .service import Deployments
-from .spec import DeploymentSpec
+from typing import TYPE_CHECKING
+
+from jupyter_modelhub._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .backend import ENTRY_POINT_GROUP, DeploymentBackend, backend_class, load_backend
+    from .records import DeploymentStatus, ReplicaStatus, Revision
+    from .service import Deployments
+    from .spec import DeploymentSpec
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "ENTRY_POINT_GROUP": "backend",
+        "DeploymentBackend": "backend",
+        "backend_class": "backend",
+        "load_backend": "backend",
+        "DeploymentStatus": "records",
+        "ReplicaStatus": "records",
+        "Revision": "records",
+        "Deployments": "service",
+        "DeploymentSpec": "spec",
+    },
+)
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -1,11 +1,11 @@
 """``ExperimentController``: guardrails and canary steps, enforced while an experiment runs.
 
 The supervisor of a local deployment runs one in a thread. Every ``interval`` seconds it
-reads the committed desired state; while a split or canary runs it scrapes every ready
+reads the desired state being served; while a split or canary runs it scrapes every ready
 replica's ``/metrics`` (admin port), sums each variant's answers, 5xx errors and latency
-histogram over the current window (since the policy last changed: the replicas that serve a
-policy were started for it, so their counters start at zero), and judges each challenger with
-``experiments.guardrails.check_guardrails``:
+histogram over the current window (since the policy last changed: the counters each replica
+had when the controller first saw it under this policy are subtracted), and judges each
+challenger with ``experiments.guardrails.check_guardrails``:
 
 - a breach ends the experiment (``Experiments.roll_back``): a commit whose message and whose
   YAML (``traffic.state: rolled_back``, ``traffic.reason``) say which guardrail broke, and all
@@ -24,21 +24,18 @@ import logging
 import math
 import threading
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from ..experiments.guardrails import (
-    GuardrailPolicy,
-    GuardrailResult,
-    LatencyHistogram,
-    VariantWindow,
-    check_guardrails,
-)
 from ..experiments.policy import TrafficPolicy
 from .spec import DeploymentSpec
+
+if TYPE_CHECKING:  # imported when an experiment is judged: they bring scipy.stats (0.5 s)
+    from ..experiments.guardrails import GuardrailPolicy, GuardrailResult, VariantWindow
 
 log = logging.getLogger(__name__)
 PREDICTION_ENDPOINTS = ("v2_infer", "invocations")
@@ -52,13 +49,15 @@ class VariantCounters:
     errors: int = 0
     buckets: dict[float, float] = field(default_factory=dict)
 
-    def add(self, other: VariantCounters) -> None:
-        self.requests += other.requests
-        self.errors += other.errors
+    def add(self, other: VariantCounters, sign: int = 1) -> None:
+        self.requests += sign * other.requests
+        self.errors += sign * other.errors
         for bound, count in other.buckets.items():
-            self.buckets[bound] = self.buckets.get(bound, 0.0) + count
+            self.buckets[bound] = self.buckets.get(bound, 0.0) + sign * count
 
     def window(self, name: str) -> VariantWindow:
+        from ..experiments.guardrails import LatencyHistogram, VariantWindow
+
         latency = None
         if self.buckets and math.inf in self.buckets:
             bounds = sorted(self.buckets)
@@ -89,24 +88,41 @@ def parse_variant_counters(text: str, deployment: str) -> dict[str, VariantCount
     return out
 
 
-def scrape(
-    admin_ports: Iterable[int], deployment: str, timeout: float = 2.0
-) -> dict[str, VariantCounters]:
-    """The variants' counters summed over the replicas that answered."""
-    total: dict[str, VariantCounters] = {}
-    for port in admin_ports:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as r:
-                text = r.read().decode()
-        except OSError as exc:
-            log.debug("no metrics from admin port %s: %s", port, exc)
-            continue
-        for name, counters in parse_variant_counters(text, deployment).items():
-            total.setdefault(name, VariantCounters()).add(counters)
-    return total
+def scrape(admin_port: int, deployment: str, timeout: float = 2.0) -> dict[str, VariantCounters]:
+    """One replica's counters per variant (empty if it did not answer)."""
+    try:
+        url = f"http://127.0.0.1:{admin_port}/metrics"
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            text = response.read().decode()
+    except OSError as exc:
+        log.debug("no metrics from admin port %s: %s", admin_port, exc)
+        return {}
+    return parse_variant_counters(text, deployment)
+
+
+class Window:
+    """Counters since the window opened, over replicas that come and go."""
+
+    def __init__(self) -> None:
+        self.baselines: dict[int, dict[str, VariantCounters]] = {}
+
+    def update(self, scrapes: dict[int, dict[str, VariantCounters]]) -> dict[str, VariantCounters]:
+        """Each variant's counters since the window opened; a replica seen for the first time
+        contributes from now on."""
+        total: dict[str, VariantCounters] = {}
+        for port, counters in scrapes.items():
+            baseline = self.baselines.setdefault(port, counters)
+            for name, now in counters.items():
+                into = total.setdefault(name, VariantCounters())
+                into.add(now)
+                if name in baseline:
+                    into.add(baseline[name], -1)
+        return total
 
 
 def guardrail_policy(policy: TrafficPolicy) -> GuardrailPolicy:
+    from ..experiments.guardrails import GuardrailPolicy
+
     rails = policy.guardrails
     return GuardrailPolicy(
         max_error_rate=rails.max_error_rate,
@@ -118,6 +134,8 @@ def guardrail_policy(policy: TrafficPolicy) -> GuardrailPolicy:
 
 def judge(policy: TrafficPolicy, counters: dict[str, VariantCounters]) -> list[GuardrailResult]:
     """The guardrail verdict on each challenger that took traffic."""
+    from ..experiments.guardrails import GuardrailPolicy, check_guardrails
+
     rails = guardrail_policy(policy)
     results = []
     for name in sorted(policy.challengers):
@@ -155,6 +173,8 @@ class ExperimentController:
         self.say = say
         self.stopped = threading.Event()
         self.last: list[GuardrailResult] = []
+        self._epoch: tuple[str, int, float] | None = None
+        self._window = Window()
 
     def run(self) -> None:
         """Check every ``interval`` seconds until ``stop()``."""
@@ -178,7 +198,11 @@ class ExperimentController:
         ports = self.admin_ports(spec)
         if not ports:
             return None
-        self.last = judge(policy, scrape(ports, spec.name))
+        epoch = (policy.experiment, policy.step, policy.weights.get(policy.challenger, 0.0))
+        if epoch != self._epoch:  # a new policy: a new window
+            self._epoch, self._window = epoch, Window()
+        counters = self._window.update({port: scrape(port, spec.name) for port in ports})
+        self.last = judge(policy, counters)
         for result in self.last:
             if result.breached:
                 reason = f"guardrail breached: {result.message}"

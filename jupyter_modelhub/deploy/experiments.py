@@ -112,9 +112,7 @@ class Experiments:
                 ramp = parse_steps(steps) if isinstance(steps, str) else tuple(steps or ())
                 ramp = ramp or DEFAULT_CANARY_STEPS
                 weights = {variant: ramp[0], CHAMPION: 1.0 - ramp[0]}
-            elif kind == "bluegreen":
-                weights = {variant: 1.0, CHAMPION: 0.0}
-            else:
+            else:  # blue-green starts the new side warm, with no traffic; shadow answers none
                 weights = {variant: 0.0, CHAMPION: 1.0}
             now = _now()
             policy = TrafficPolicy(
@@ -130,8 +128,15 @@ class Experiments:
                 step_started=now,
             )
             updated = spec.replace(traffic=policy)
+            backend = self.deployments.backend(spec.target)
             self.store.save(updated, f"Start {_describe(policy, spec)}")
-            self.deployments.backend(spec.target).apply(updated, timeout=timeout)
+            backend.apply(updated, timeout=timeout)
+            if kind == "bluegreen":  # both sides ready in every replica: switch all at once
+                switched = updated.replace(
+                    traffic=policy.replace(weights={variant: 1.0, CHAMPION: 0.0})
+                )
+                self.store.save(switched, f"Switch {name} to {variant} {version} (blue-green)")
+                backend.apply(switched, timeout=timeout)
         return self.deployments.status(name)
 
     def stop(

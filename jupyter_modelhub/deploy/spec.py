@@ -136,15 +136,16 @@ class DeploymentSpec(Record):
         return f"http://{host}:{self.port}"
 
     def replica_key(self) -> tuple[Any, ...]:
-        """What a running replica is made of: when it changes, replicas must be replaced (a
-        change of traffic policy too: replicas are replaced one by one, without downtime)."""
+        """What a running replica is made of: when it changes, replicas must be replaced (one
+        by one, without downtime). The variants it loads are part of it; the traffic policy
+        between them is not: a new policy over the same variants is applied to running
+        replicas at once."""
         return (
             self.model,
-            self.version,
+            tuple(sorted(self.variants.items())),
             self.host,
             self.port,
             tuple(sorted(self.server.items())),
-            self.traffic_json(),
         )
 
     def traffic_json(self) -> str | None:

@@ -32,6 +32,7 @@ import contextlib
 import dataclasses
 import os
 import queue
+import secrets
 import shlex
 import signal
 import socket
@@ -39,6 +40,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -93,6 +96,24 @@ def replica_argv(
     return [*shlex.split(custom), *argv[3:]] if custom else argv
 
 
+def push_policy(admin_port: int, policy: str | None, token: str) -> str | None:
+    """PUT a traffic policy (JSON, or None) to a replica's admin API; None, or the problem."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{admin_port}/admin/traffic",
+        data=(policy or "null").encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            response.read()
+        return None
+    except urllib.error.HTTPError as error:
+        return f"HTTP {error.code}: {error.read()[:300].decode(errors='replace')}"
+    except OSError as exc:
+        return str(exc)
+
+
 def listen(host: str, port: int) -> socket.socket:
     """A listening TCP socket that child processes inherit."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -143,6 +164,7 @@ class Replica:
     stderr_done: threading.Event = field(default_factory=threading.Event)
     forked: bool = False
     probe_failures: int = 0
+    policy: str | None = None  # the traffic policy (JSON) the replica applies now
     probe_stop: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -177,6 +199,9 @@ class Supervisor:
             and os.environ.get(ZYGOTE_ENV, "1") != "0"
             and not os.environ.get(SERVER_COMMAND_ENV)
         )
+        # Replicas (and the zygote) inherit the admin token from our environment.
+        self.admin_token = secrets.token_urlsafe(24)
+        os.environ[contract.ADMIN_TOKEN_ENV] = self.admin_token
         # Replicas watch the read end; only we hold the write end (never inherited).
         self.lifeline_r, self.lifeline_w = os.pipe()
         self.runtime = RuntimeFolder(hub, name)
@@ -269,12 +294,15 @@ class Supervisor:
         )
 
     def _admin_ports(self, spec: DeploymentSpec) -> list[int]:
-        """Admin ports of the ready replicas started for ``spec`` (their counters cover it)."""
-        key = spec.replica_key()
+        """Admin ports of the ready replicas that apply ``spec``'s traffic policy."""
+        key, policy = spec.replica_key(), spec.traffic_json()
         return [
             int(r.info["admin_port"])
             for r in list(self.replicas)
-            if r.state == "ready" and r.key == key and r.info.get("admin_port")
+            if r.state == "ready"
+            and r.key == key
+            and r.policy == policy
+            and r.info.get("admin_port")
         ]
 
     def _next_timer(self) -> float:
@@ -332,6 +360,27 @@ class Supervisor:
         if self.zygote is not None and self.zygote.alive and spec.version != self.target_version:
             self.zygote.warm(str(self.hub), spec.version_ref, spec.server.get("runtime", "auto"))
         self.target = spec
+        for replica in list(self.replicas):
+            if replica.state == "ready":
+                self.sync_policy(replica)
+
+    def sync_policy(self, replica: Replica) -> None:
+        """Give a ready replica the target's traffic policy at once, when its variants can
+        take it (a split's new weights, a canary's next step, a blue-green switch, an
+        experiment's end): no restart. A replica that should keep serving but refuses is
+        replaced."""
+        target = self.target
+        if target is None or replica.policy == target.traffic_json():
+            return
+        port = replica.info.get("admin_port")
+        policy = target.traffic_json()
+        problem = push_policy(int(port), policy, self.admin_token) if port else "no admin port"
+        if problem is None:
+            replica.policy = policy
+            self.log(replica.label, "traffic policy applied")
+        elif replica.key == target.replica_key():
+            self.log(replica.label, f"cannot take the new traffic policy ({problem}); replacing")
+            self.stop(replica)
 
     @property
     def target_version(self) -> str | None:
@@ -363,6 +412,7 @@ class Supervisor:
         self.log(
             replica.label, f"ready on port {info.get('port')} (admin {info.get('admin_port')})"
         )
+        self.sync_policy(replica)
         if self.probes.enabled and info.get("admin_port"):
             threading.Thread(
                 target=self._probe_loop, args=(replica, int(info["admin_port"])), daemon=True
@@ -504,6 +554,7 @@ class Supervisor:
             )
         replica = Replica(index, spec, proc, ready_deadline=time.monotonic() + READY_TIMEOUT)
         replica.forked = forked
+        replica.policy = spec.traffic_json()  # what its --traffic says
         self.replicas.append(replica)
         self.log(replica.label, "starting" + (" (forked by the zygote)" if forked else ""))
         threading.Thread(target=self._read_stdout, args=(replica,), daemon=True).start()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 from tornado import web
 
 from ..experiments.policy import CHAMPION
+from ..serving.contract import ADMIN_TOKEN_ENV
 from ..serving.outcomes import FEEDBACK_FOLDER, FeedbackLog
 from ..serving.service import ModelService
 from ..serving.traffic import TrafficRouter
@@ -26,6 +29,7 @@ def make_app(
         router,
         max_body_bytes=max_body_bytes,
         feedback=FeedbackLog(log_dir / FEEDBACK_FOLDER) if log_dir is not None else None,
+        admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,
     )
     state.openapi = openapi_document(router.champion)
     kwargs = {"state": state}
@@ -49,6 +53,27 @@ def make_app(
         default_handler_class=h.NotFoundHandler,
         default_handler_args=kwargs,
         compress_response=False,
+        log_function=_log_request,
+    )
+    app.settings["modelhub_state"] = state
+    return app
+
+
+def make_admin_app(state: h.ServerState) -> web.Application:
+    """The admin listener's application (127.0.0.1, for the supervisor): health, metrics,
+    and the live traffic policy."""
+    kwargs = {"state": state}
+    routes = [
+        (r"/v2/health/live", h.LiveHandler),
+        (r"/v2/health/ready", h.ReadyHandler),
+        (_MODEL + r"/ready", h.ModelReadyHandler),
+        (r"/metrics", h.MetricsHandler),
+        (r"/admin/traffic", h.AdminTrafficHandler),
+    ]
+    app = web.Application(
+        [(pattern, handler, kwargs) for pattern, handler in routes],
+        default_handler_class=h.NotFoundHandler,
+        default_handler_args=kwargs,
         log_function=_log_request,
     )
     app.settings["modelhub_state"] = state

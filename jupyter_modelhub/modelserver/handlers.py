@@ -11,6 +11,7 @@ and everywhere else, ``{"error_code": ..., "message": ...}`` on MLflow's ``/invo
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import time
@@ -24,6 +25,7 @@ from tornado.httputil import responses
 from tornado.iostream import StreamClosedError
 
 from ..errors import ModelHubError, NotFound
+from ..experiments.policy import TrafficPolicy
 from ..serving.errors import InvalidRequest, NotReady, PayloadTooLarge
 from ..serving.jsoncodec import dumps, loads
 from ..serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -54,6 +56,7 @@ class ServerState:
     max_body_bytes: int = 10 * 1024 * 1024
     openapi: dict[str, Any] = field(default_factory=dict)
     feedback: FeedbackLog | None = None
+    admin_token: str | None = None
     draining: bool = False
     in_flight: int = 0
 
@@ -356,6 +359,29 @@ class FeedbackHandler(ServingHandler):
             )
         kept = self.state.feedback.record(outcomes)
         self.send_json({"accepted": kept, "dropped": len(outcomes) - kept})
+
+
+class AdminTrafficHandler(ServingHandler):
+    """``GET``/``PUT /admin/traffic`` on the admin listener only: the policy in force, and a
+    new one applied at once (how a supervisor switches traffic without restarting replicas).
+
+    Changing it takes ``Authorization: Bearer $MODELHUB_ADMIN_TOKEN`` (the token the
+    supervisor gave the process in its environment); without a token set, nothing changes it.
+    """
+
+    endpoint = "other"
+
+    def get(self) -> None:
+        self.send_json(self.state.router.describe())
+
+    def put(self) -> None:
+        token = self.state.admin_token
+        given = self.request.headers.get("Authorization", "")
+        if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise web.HTTPError(403, "a valid admin token is required")
+        doc = loads(self.request.body)
+        self.state.router.update(TrafficPolicy.from_dict(doc) if doc is not None else None)
+        self.send_json(self.state.router.describe())
 
 
 class PingHandler(ServingHandler):

@@ -53,7 +53,7 @@ from ..serving.contract import (
 from ..serving.loading import RUNTIMES, ServedModel, load_served_model
 from ..serving.service import ModelService, ServingOptions
 from ..serving.traffic import TrafficRouter
-from .app import make_app
+from .app import make_admin_app, make_app
 from .handlers import ServerState
 
 __all__ = [
@@ -90,9 +90,9 @@ class ModelServer:
         self.main: HTTPServer | None = None
         self.admin: HTTPServer | None = None
 
-    def _http_server(self) -> HTTPServer:
+    def _http_server(self, app: Any = None) -> HTTPServer:
         return HTTPServer(
-            self.app,
+            app or self.app,
             max_body_size=self.state.hard_body_limit,
             decompress_request=True,
             idle_connection_timeout=300,
@@ -106,7 +106,7 @@ class ModelServer:
     ) -> None:
         """Serve the admin sockets, ``announce`` readiness, then accept on the main sockets."""
         if admin_sockets:
-            self.admin = self._http_server()
+            self.admin = self._http_server(make_admin_app(self.state))
             self.admin.add_sockets(admin_sockets)
         if announce is not None:
             announce()
@@ -318,8 +318,9 @@ def _serve(
         "admin_port": admin_sockets[0].getsockname()[1] if admin_sockets else None,
         "pid": os.getpid(),
         "version": served.version_id,
-        "variants": sorted(service.services) if isinstance(service, TrafficRouter) else None,
     }
+    if isinstance(service, TrafficRouter):  # serving an experiment: which variants it loaded
+        ready["variants"] = sorted(service.services)
     return asyncio.run(_run(server, main_sockets, admin_sockets, ready, out, stop))
 
 

@@ -13,7 +13,22 @@ The HTTP adapter is ``jupyter_modelhub.modelserver``.
 
 from __future__ import annotations
 
-from .loading import ServedModel, load_served_model
-from .service import ModelService, ServingOptions
+from typing import TYPE_CHECKING
+
+from jupyter_modelhub._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .loading import ServedModel, load_served_model
+    from .service import ModelService, ServingOptions
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "ServedModel": "loading",
+        "load_served_model": "loading",
+        "ModelService": "service",
+        "ServingOptions": "service",
+    },
+)
 
 __all__ = ["ModelService", "ServedModel", "ServingOptions", "load_served_model"]

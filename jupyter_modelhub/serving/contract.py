@@ -28,6 +28,9 @@ from typing import Any
 SERVER_MODULE = "jupyter_modelhub.modelserver"
 READY = "MODELHUB-READY"
 FAILED = "MODELHUB-FAILED"
+#: the environment variable that gives a server the token of its admin API (``PUT
+#: /admin/traffic``); a supervisor sets it for its replicas (never on a command line)
+ADMIN_TOKEN_ENV = "MODELHUB_ADMIN_TOKEN"
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_LOAD_FAILED = 3
