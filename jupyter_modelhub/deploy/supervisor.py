@@ -272,11 +272,13 @@ class Supervisor:
 
     def _controller(self) -> ExperimentController:
         """The experiment controller, acting through the hub's ``Experiments`` verbs."""
-        from ..registry.registry import ModelRegistry
-        from .experiments import Experiments
-        from .service import Deployments
 
-        def experiments() -> Experiments:
+        def experiments() -> Any:
+            # imported when the controller acts, not at start-up (scipy.stats, DVC: ~0.6 s)
+            from ..registry.registry import ModelRegistry
+            from .experiments import Experiments
+            from .service import Deployments
+
             return Experiments(Deployments(ModelRegistry(self.hub)))
 
         try:
