@@ -430,14 +430,22 @@ def _experiment_status(args: argparse.Namespace, ctx: Context) -> Table:
     return experiment_status(_hub(args).deployment(args.name))
 
 
-def _experiment_stop(args: argparse.Namespace, ctx: Context) -> Message:
-    status = _hub(args).ab_stop(args.name, **_given(args, reason="reason"))
-    return experiment_message("Stopped", status)
+def _experiment_stop(kind: str | None) -> Handler:
+    def stop(args: argparse.Namespace, ctx: Context) -> Message:
+        status = _hub(args).ab_stop(args.name, **_given(args, reason="reason"), kind=kind)
+        return experiment_message("Stopped", status)
+
+    return stop
 
 
-def _experiment_promote(args: argparse.Namespace, ctx: Context) -> Message:
-    status = _hub(args).ab_promote(args.name, getattr(args, "variant", None), stage=args.stage)
-    return experiment_message("Promoted", status)
+def _experiment_promote(kind: str | None) -> Handler:
+    def promote(args: argparse.Namespace, ctx: Context) -> Message:
+        status = _hub(args).ab_promote(
+            args.name, getattr(args, "variant", None), stage=args.stage, kind=kind
+        )
+        return experiment_message("Promoted", status)
+
+    return promote
 
 
 for _verb, (_kind, _help) in EXPERIMENT_VERBS.items():
@@ -447,9 +455,10 @@ for _verb, (_kind, _help) in EXPERIMENT_VERBS.items():
     action(_verb, "status", f"show {what}: each variant's version, share and state")(
         _experiment_status
     )
-    action(_verb, "stop", f"end {what}: all traffic back to the champion")(_experiment_stop)
+    _only = None if _verb == "ab" else _kind  # `ab` ends any experiment; `canary` a canary
+    action(_verb, "stop", f"end {what}: all traffic back to the champion")(_experiment_stop(_only))
     action(_verb, "promote", "make the challenger the champion (and give it the stage)")(
-        _experiment_promote
+        _experiment_promote(_only)
     )
 
 
@@ -470,7 +479,7 @@ def _ab_report(args: argparse.Namespace, ctx: Context) -> Table:
 
 @action("ab", "plan", "requests per variant needed to detect an effect (before launch)")
 def _ab_plan(args: argparse.Namespace, ctx: Context) -> Message:
-    plan = _hub(args).ab_plan(
+    plan = Hub.ab_plan(  # no hub needed
         args.baseline,
         args.mde,
         relative=args.relative,

@@ -362,7 +362,7 @@ class Hub:
         reference) next to the version it serves.
 
         Args:
-            kind: ``split`` (A/B, ``split="90/10"`` champion first), ``canary`` (``steps``
+            kind: ``split`` (A/B; ``split="90/10"``, champion first; default 50/50), ``canary`` (``steps``
                 such as ``"5,25,50,100"``, one per ``dwell_seconds`` while the guardrails
                 hold), ``bluegreen`` (switch all traffic once the challenger is ready) or
                 ``shadow`` (the challenger sees copies; callers get the champion's answers).
@@ -388,16 +388,25 @@ class Hub:
             timeout=timeout,
         )
 
-    def ab_stop(self, name: str, reason: str = "stopped by the user") -> DeploymentStatus:
-        """End the experiment on ``name``: all traffic back to the champion."""
-        return self._experiments.stop(name, reason)
+    def ab_stop(
+        self, name: str, reason: str = "stopped by the user", *, kind: str | None = None
+    ) -> DeploymentStatus:
+        """End the experiment on ``name``: all traffic back to the champion. With ``kind``
+        (``canary``…), only an experiment of that kind."""
+        return self._experiments.stop(name, reason, kind=kind)
 
     def ab_promote(
-        self, name: str, variant: str | None = None, *, stage: str | None = None
+        self,
+        name: str,
+        variant: str | None = None,
+        *,
+        stage: str | None = None,
+        kind: str | None = None,
     ) -> DeploymentStatus:
         """Make the challenger the deployment's only version and give it the stage the
-        deployment follows (or ``stage``), in one step."""
-        return self._experiments.promote(name, variant, stage=stage)
+        deployment follows (or ``stage``), in one step. With ``kind``, only an experiment of
+        that kind."""
+        return self._experiments.promote(name, variant, stage=stage, kind=kind)
 
     def ab_advance(self, name: str) -> DeploymentStatus:
         """Move a canary to its next step now."""
@@ -431,8 +440,8 @@ class Hub:
         """Agreement between champion and challenger on the same requests."""
         return self._experiments.shadow_report(name, top_k)
 
+    @staticmethod
     def ab_plan(
-        self,
         baseline: float,
         mde: float,
         *,

@@ -164,6 +164,10 @@ def test_bad_experiments_are_refused_with_the_reason(deployed: Hub) -> None:
     with pytest.raises(InvalidArgument, match="Unknown experiment kind"):
         hub.ab_start("svc", "v0.0.2", kind="sticky")
     assert hub.deployment("svc").traffic is None  # nothing was recorded
+    hub.ab_start("svc", "v0.0.2", split="90/10")
+    with pytest.raises(InvalidArgument, match="runs a split, not a canary"):
+        hub.ab_stop("svc", kind="canary")
+    assert hub.ab_policy("svc").running
 
 
 def send_counting(endpoint: str, n: int) -> Counter:

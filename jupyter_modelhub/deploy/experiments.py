@@ -140,10 +140,15 @@ class Experiments:
         return self.deployments.status(name)
 
     def stop(
-        self, name: str, reason: str = "stopped by the user", *, timeout: float | None = None
+        self,
+        name: str,
+        reason: str = "stopped by the user",
+        *,
+        kind: str | None = None,
+        timeout: float | None = None,
     ) -> DeploymentStatus:
-        """End the running experiment: all traffic back to the champion."""
-        return self._end(name, "stopped", reason, timeout)
+        """End the running experiment (of ``kind``, if given): all traffic to the champion."""
+        return self._end(name, "stopped", reason, timeout, kind)
 
     def roll_back(
         self, name: str, reason: str, *, timeout: float | None = None
@@ -151,10 +156,12 @@ class Experiments:
         """End the running experiment because a guardrail broke (``reason`` says which)."""
         return self._end(name, "rolled_back", reason, timeout)
 
-    def _end(self, name: str, state: str, reason: str, timeout: float | None) -> DeploymentStatus:
+    def _end(
+        self, name: str, state: str, reason: str, timeout: float | None, kind: str | None = None
+    ) -> DeploymentStatus:
         with self.deployments._operation(name):
             spec = self.store.require(name)
-            policy = self._running(spec)
+            policy = self._running(spec, kind)
             ended = spec.replace(traffic=policy.replace(state=state, reason=reason))
             verb = "Roll back" if state == "rolled_back" else "Stop"
             self.store.save(ended, f"{verb} {policy.kind} {policy.experiment} on {name}: {reason}")
@@ -167,13 +174,14 @@ class Experiments:
         variant: str | None = None,
         *,
         stage: str | None = None,
+        kind: str | None = None,
         timeout: float | None = None,
     ) -> DeploymentStatus:
         """Make a challenger the champion: the deployment serves it alone, and it takes the
         stage the deployment follows (or ``stage``) in the registry, in one step."""
         with self.deployments._operation(name):
             spec = self.store.require(name)
-            policy = self._running(spec)
+            policy = self._running(spec, kind)
             winner = variant or policy.challenger
             if winner not in policy.challengers:
                 raise InvalidArgument(
@@ -309,11 +317,17 @@ class Experiments:
         )
 
     @staticmethod
-    def _running(spec: DeploymentSpec) -> TrafficPolicy:
+    def _running(spec: DeploymentSpec, kind: str | None = None) -> TrafficPolicy:
         if spec.traffic is None or not spec.traffic.running:
             raise InvalidArgument(
                 f"Deployment {spec.name!r} runs no experiment.",
                 hint=f"Start one: `ab start {spec.name} --challenger VERSION`.",
+            )
+        if kind is not None and spec.traffic.kind != kind:
+            raise InvalidArgument(
+                f"Deployment {spec.name!r} runs a {spec.traffic.kind}, not a {kind}.",
+                hint=f"End it with `{'ab' if spec.traffic.kind == 'split' else spec.traffic.kind}"
+                f" stop {spec.name}` (or `ab stop`, which ends any experiment).",
             )
         return spec.traffic
 
