@@ -565,10 +565,23 @@ def test_backends_come_from_entry_points_and_are_checked(monkeypatch: pytest.Mon
     assert backend_class("local").__name__ == "LocalBackend"
     with pytest.raises(InvalidArgument, match="is not a DeploymentBackend subclass"):
         backend_class("bad")
-    with pytest.raises(InvalidArgument, match=r"Unknown deployment target 'k8s'.*bad, good, local"):
+    with pytest.raises(InvalidArgument, match=r"Unknown deployment target 'k8s'.*bad.*good.*local"):
         backend_class("k8s")
     with pytest.raises(TypeError):
         DeploymentBackend(None)  # type: ignore[abstract, arg-type]
+    # a target that does not declare a traffic policy refuses it, loudly
+    from jupyter_modelhub.experiments.policy import TrafficPolicy
+
+    canary = TrafficPolicy(
+        kind="canary", experiment="e", challengers={"challenger": "v0.0.2"},
+        weights={"challenger": 0.05, "champion": 0.95}, steps=(0.05, 1.0),
+    )  # fmt: skip
+    spec = DeploymentSpec(
+        name="api", model="fraud", ref="fraud@v0.0.1", version="v0.0.1", traffic=canary
+    )
+    with pytest.raises(InvalidArgument, match=r"cannot run a canary.*Targets that can: local"):
+        Good(None).check_traffic(spec)  # type: ignore[arg-type]
+    backend_class("local")(None).check_traffic(spec)  # type: ignore[arg-type]
 
 
 def test_a_spec_rejects_bad_values() -> None:

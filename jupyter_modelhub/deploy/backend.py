@@ -32,9 +32,30 @@ class DeploymentBackend(abc.ABC):
     """
 
     target: str = ""
+    #: the traffic policies (``TrafficPolicy.kind``) this target honours exactly as
+    #: ``experiments.policy`` defines them; any other is refused, never approximated
+    traffic_kinds: frozenset[str] = frozenset()
 
     def __init__(self, registry: ModelRegistry) -> None:
         self.registry = registry
+
+    def check_traffic(self, spec: DeploymentSpec) -> None:
+        """Refuse a traffic policy this target cannot honour.
+
+        Raises:
+            InvalidArgument: naming the policy, the target, and the targets that can.
+        """
+        policy = spec.traffic
+        if policy is None or not policy.running or policy.kind in self.traffic_kinds:
+            return
+        able = sorted(
+            name for name, cls in builtin_backends().items() if policy.kind in cls.traffic_kinds
+        )
+        raise InvalidArgument(
+            f"The {self.target or type(self).__name__} target cannot run a {policy.kind} "
+            "experiment the way it is defined, so it refuses it.",
+            hint=f"Targets that can: {', '.join(able) or 'none'}.",
+        )
 
     def prepare(self, spec: DeploymentSpec) -> DeploymentSpec:
         """Fill in what the target chooses before the spec is recorded (e.g. a free port)."""
@@ -71,10 +92,26 @@ class DeploymentBackend(abc.ABC):
         self.apply(spec, timeout=timeout)
 
 
-def builtin_backends() -> dict[str, type[DeploymentBackend]]:
-    from .local import LocalBackend
+#: targets that ship with the package (module:class, imported when used)
+BUILTIN_TARGETS = {
+    "local": "jupyter_modelhub.deploy.local:LocalBackend",
+    "docker": "jupyter_modelhub.deploy.docker:DockerBackend",
+    "kubernetes": "jupyter_modelhub.deploy.kubernetes:KubernetesBackend",
+}
 
-    return {"local": LocalBackend}
+
+def builtin_backends() -> dict[str, type[DeploymentBackend]]:
+    """The built-in targets whose module is present (docker and kubernetes are optional)."""
+    import importlib
+
+    out: dict[str, type[DeploymentBackend]] = {}
+    for name, where in BUILTIN_TARGETS.items():
+        module, _, attr = where.partition(":")
+        try:
+            out[name] = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError):
+            continue  # not built yet, or its client library is not installed
+    return out
 
 
 def backend_class(target: str) -> type[DeploymentBackend]:
@@ -83,12 +120,24 @@ def backend_class(target: str) -> type[DeploymentBackend]:
     Raises:
         InvalidArgument: no backend has this name, or its entry point is not a backend.
     """
-    builtin = builtin_backends()
-    if target in builtin:
-        return builtin[target]
+    if target in BUILTIN_TARGETS:
+        import importlib
+
+        module, _, attr = BUILTIN_TARGETS[target].partition(":")
+        try:
+            loaded_builtin: type[DeploymentBackend] = getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as exc:
+            raise InvalidArgument(
+                f"The {target} target needs the Python package {exc.name!r}, which is not "
+                "installed.",
+                hint=f"pip install {exc.name}",
+            ) from exc
+        return loaded_builtin
     found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == target]
     if not found:
-        known = sorted({*builtin, *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))})
+        known = sorted(
+            {*builtin_backends(), *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))}
+        )
         raise InvalidArgument(
             f"Unknown deployment target {target!r}.", hint=f"Known targets: {', '.join(known)}."
         )

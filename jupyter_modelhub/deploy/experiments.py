@@ -129,6 +129,7 @@ class Experiments:
             )
             updated = spec.replace(traffic=policy)
             backend = self.deployments.backend(spec.target)
+            backend.check_traffic(updated)  # before anything is recorded
             self.store.save(updated, f"Start {_describe(policy, spec)}")
             backend.apply(updated, timeout=timeout)
             if kind == "bluegreen":  # both sides ready in every replica: switch all at once

@@ -69,6 +69,8 @@ class LocalBackend(DeploymentBackend):
     """Deploys on this machine: one supervisor process per deployment, N replicas each."""
 
     target = "local"
+    # every replica loads every variant and routes in-process: all policies, exactly
+    traffic_kinds = frozenset({"split", "canary", "bluegreen", "shadow"})
 
     def runtime(self, name: str) -> RuntimeFolder:
         return RuntimeFolder(self.registry.root, name)
