@@ -152,6 +152,8 @@ def test_a_shadow_report_compares_both_answers(deployed: Hub) -> None:
     report = wait_for(compared, 30, "both answers of 50 requests in the logs")
     # v0.0.2 was trained on the opposite labels: it disagrees on every row
     assert report.agreement_rate == 0.0
+    ids = {rid for rid, _, _ in answers}
+    assert report.top_disagreements and all(d.request_id in ids for d in report.top_disagreements)
 
 
 def test_bad_experiments_are_refused_with_the_reason(deployed: Hub) -> None:

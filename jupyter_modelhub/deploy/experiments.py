@@ -10,6 +10,7 @@ and feedback logs.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 from typing import Any
 
@@ -311,11 +312,15 @@ class Experiments:
                 f"{policy.challenger} yet.",
                 hint="Send traffic to a shadow experiment, then ask again.",
             )
-        return compare_predictions(
+        report = compare_predictions(
             np.asarray([answers[CHAMPION][r] for r in both]),
             np.asarray([answers[policy.challenger][r] for r in both]),
             top_k=top_k,
         )
+        named = tuple(
+            dataclasses.replace(row, request_id=both[row.index]) for row in report.top_disagreements
+        )
+        return dataclasses.replace(report, top_disagreements=named)
 
     @staticmethod
     def _running(spec: DeploymentSpec, kind: str | None = None) -> TrafficPolicy:

@@ -52,12 +52,14 @@ class DifferenceSummary(Record):
 
 @dataclass(frozen=True)
 class Disagreement(Record):
-    """One row where the two models disagree: its index and both answers."""
+    """One row where the two models disagree: its index and both answers (and, when the rows
+    came from a deployment's logs, the request's id)."""
 
     index: int
     champion: Any
     challenger: Any
     difference: float | None
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
