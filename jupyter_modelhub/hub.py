@@ -7,14 +7,16 @@ and render the result; rules live here and below, never in an adapter.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .deploy import Deployments, DeploymentStatus, Revision
-from .errors import AlreadyExists, HubNotFound
+from .errors import AlreadyExists, BackendError, HubNotFound, InvalidArgument, ModelHubError
 from .experiments.policy import Guardrails, TrafficPolicy
 from .models import HistoryEvent, ModelSummary, ModelVersion
 from .registry.doctor import DoctorReport, run_doctor
@@ -24,10 +26,20 @@ from .registry.refs import Bump
 from .registry.registry import RUNTIME_DIR, ModelRegistry, ProgressCallback
 
 if TYPE_CHECKING:  # imported on first use (see Hub._experiments)
+    from .deploy.docker import BuiltImage
     from .deploy.experiments import Experiments
     from .experiments.analysis import ExperimentAnalysis
     from .experiments.shadow import ShadowReport
     from .experiments.sizing import SampleSizePlan
+    from .monitoring.alerts import AlertThresholds
+    from .monitoring.drift import DriftOptions
+    from .monitoring.notify import AlertLoop, Notifier
+    from .monitoring.profile import ReferenceProfile
+    from .monitoring.records import DriftReport
+    from .monitoring.scrape import HealthPoint, Scrape
+    from .monitoring.service import DeploymentDrift, DriftMonitor
+
+log = logging.getLogger(__name__)
 
 HUB_ENV = "MODELHUB_HUB"
 DEFAULT_HUB = Path("~/modelhub")
@@ -69,6 +81,7 @@ class Hub:
         self.registry = ModelRegistry(self.path)
         self._deployments = Deployments(self.registry)
         self._experiments_service: Experiments | None = None
+        self._drift_service: DriftMonitor | None = None
 
     def __repr__(self) -> str:
         return f"Hub({str(self.path)!r})"
@@ -156,7 +169,7 @@ class Hub:
             InvalidArgument: a bad name, version or option, or a model joblib cannot save.
             AlreadyExists: ``version`` is already registered.
         """
-        return self.registry.register(
+        registered = self.registry.register(
             model,
             name,
             version=version,
@@ -173,6 +186,9 @@ class Hub:
             reference_rows=reference_rows,
             progress=progress,
         )
+        if reference is not None and registered.meta.reference is not None:
+            self._cache_drift_profile(registered)
+        return registered
 
     def ls(self) -> list[ModelSummary]:
         """Every model: latest version, number of versions, who holds each stage."""
@@ -259,6 +275,7 @@ class Hub:
         target: str = "local",
         server: dict[str, Any] | None = None,
         timeout: float | None = None,
+        target_options: dict[str, Any] | None = None,
     ) -> DeploymentStatus:
         """Serve ``ref`` (``fraud@v0.0.2``, ``fraud#prod``…) as deployment ``name``.
 
@@ -273,12 +290,21 @@ class Hub:
             target: the deployment backend (``local``, or one from an entry point).
             server: model server options (``max_batch_size``, ``max_wait_ms``,
                 ``sample_rate``, ``max_body_mb``, ``runtime``).
+            target_options: where and how the target runs it, for targets that take some
+                (``kubernetes``: ``namespace``, ``context``, ``image``, ``hpa_max``… see
+                ``KubernetesOptions``); names only, never a credential.
 
         Raises:
             InvalidArgument: a bad option, or ``name`` is already deployed and running.
             NotFound: ``ref`` does not exist.
             BackendError: the deployment did not become ready (the server's own reason).
         """
+        if target_options:
+            backend = self._deployments.backend(target)
+            configure = getattr(backend, "configure", None)
+            if configure is None:
+                raise InvalidArgument(f"The {target} target takes no target options.")
+            configure(name or ref.partition("@")[0].partition("#")[0], target_options)
         return self._deployments.deploy(
             ref,
             name,
@@ -332,6 +358,66 @@ class Hub:
     def deployment_logs(self, name: str, tail: int = 100) -> list[str]:
         """The last ``tail`` lines of deployment ``name``'s log."""
         return self._deployments.logs(name, tail)
+
+    def manifests(self, name: str, **options: Any) -> str:
+        """The Kubernetes YAML (Deployment, Service, optional HorizontalPodAutoscaler) of
+        deployment ``name``, or of a model reference (``fraud@v0.0.2``), for GitOps tools.
+
+        Args:
+            options: ``KubernetesOptions`` fields (``namespace``, ``image``, ``hpa_min``,
+                ``hpa_max``, ``source``, ``secret``, ``hub_url``…) over the deployment's own,
+                and ``replicas``.
+
+        Raises:
+            NotFound: no such deployment or model version.
+            InvalidArgument: a bad option, or pods could not get the model (no reachable DVC
+                remote, no git URL, or a credential in it).
+        """
+        from .deploy.kubernetes import render_manifests
+
+        return render_manifests(self.registry, name, options)
+
+    # -- images ------------------------------------------------------------------------------------
+    def build(
+        self,
+        ref: str,
+        tag: str | None = None,
+        *,
+        base_image: str | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> BuiltImage:
+        """Build a Docker image serving ``ref`` (what ``deploy --target docker`` runs).
+
+        The weights are the image's last layer: a new version of the same model rebuilds
+        only that layer. ``progress`` receives the engine's build output line by line.
+
+        Args:
+            tag: the image tag (default ``modelhub/NAME:VERSION``).
+            base_image: the image to build on (default ``modelhub-base:bookworm``, made by
+                ``build_base_image``; or ``$MODELHUB_DOCKER_BASE_IMAGE``).
+
+        Raises:
+            InvalidArgument: the docker SDK or the base image is missing.
+            BackendError: the engine is unreachable or the build failed (its message).
+        """
+        from .deploy.docker.backend import DockerBackend
+
+        backend = self._deployments.backend("docker")
+        assert isinstance(backend, DockerBackend)
+        return backend.build(ref, tag=tag, base_image=base_image, progress=progress)
+
+    @staticmethod
+    def build_base_image(
+        tag: str | None = None, *, progress: Callable[[str], None] | None = None
+    ) -> str:
+        """Create the base image of model images from Debian's packages (debootstrap, root)
+        and wheels downloaded on this host; returns its id."""
+        from .deploy.docker.backend import docker_client
+        from .deploy.docker.baseimage import DEFAULT_BASE_IMAGE, build_base_image
+
+        return build_base_image(
+            docker_client(), tag or DEFAULT_BASE_IMAGE, say=progress or (lambda line: None)
+        )
 
     # -- experiments -------------------------------------------------------------------------------
     @property
@@ -467,3 +553,205 @@ class Hub:
         """Roll stage-following deployments to their stage's holder and restart deployments
         whose processes are gone; returns those it changed."""
         return self._deployments.sync()
+
+    # -- monitoring --------------------------------------------------------------------------------
+    @property
+    def _drift(self) -> DriftMonitor:
+        # imported on first use, like the experiments: scipy and pyarrow stay out of a model
+        # server (it opens a Hub to load its model)
+        if self._drift_service is None:
+            from .monitoring.service import DriftMonitor
+
+            self._drift_service = DriftMonitor(self.registry)
+        return self._drift_service
+
+    def _cache_drift_profile(self, version: ModelVersion) -> None:
+        """Build the drift profile of a version registered with reference data, now, so that
+        drift windows are cheap later; a failure only costs that head start."""
+        try:
+            self._drift.profile(version.ref)
+        except Exception as exc:  # the registration is done: never undo it for a cache
+            log.warning("No drift profile cached for %s (built on first use): %s", version.ref, exc)
+
+    @staticmethod
+    def _drift_options(options: DriftOptions | dict[str, Any] | None) -> DriftOptions | None:
+        from .monitoring.drift import DriftOptions
+
+        if options is None or isinstance(options, DriftOptions):
+            return options
+        try:
+            return DriftOptions(**options)
+        except TypeError as exc:
+            raise InvalidArgument(
+                f"Invalid drift option: {exc}.",
+                hint="The options are the fields of DriftOptions: test, threshold, correction, "
+                "drift_share, columns...",
+            ) from None
+
+    def drift(
+        self,
+        name: str,
+        *,
+        window: Any = None,
+        since: Any = None,
+        until: Any = None,
+        over_time: Any = None,
+        step: Any = None,
+        options: DriftOptions | dict[str, Any] | None = None,
+        all_versions: bool = False,
+    ) -> DeploymentDrift:
+        """Drift of what deployment ``name`` was asked (and answered) against the reference
+        data of the version it serves.
+
+        Args:
+            window: the last ``"1h"`` (or a timedelta); ``since``/``until``: a range (datetimes
+                or ISO texts); by default every logged request.
+            over_time: also drift on sliding windows of this length (``"15m"``), every ``step``.
+            options: ``DriftOptions`` (or a dict of its fields): ``test``, ``correction``...
+            all_versions: use requests every version answered, not only the served one.
+
+        Raises:
+            NotFound: no such deployment, or its version has no reference data.
+            InvalidArgument: nothing logged in the window, a bad window or option.
+        """
+        status = self.deployment(name)
+        version = status.serving_version or status.desired_version
+        return self._drift.deployment(
+            name,
+            f"{status.model}@{version}",
+            window=window,
+            since=since,
+            until=until,
+            over_time=over_time,
+            step=step,
+            options=self._drift_options(options),
+            all_versions=all_versions,
+        )
+
+    def drift_data(
+        self, ref: str, data: Any, options: DriftOptions | dict[str, Any] | None = None
+    ) -> DriftReport:
+        """Drift of ``data`` (a DataFrame, pyarrow Table or dict of arrays) against the
+        reference data of version ``ref``; columns are matched by name."""
+        return self._drift.compare(ref, data, self._drift_options(options))
+
+    def drift_profile(self, ref: str) -> ReferenceProfile:
+        """The binned reference profile of version ``ref`` (cached; built at registration)."""
+        return self._drift.profile(ref)
+
+    def drift_html(self, name: str, **kwargs: Any) -> str:
+        """``drift(name, **kwargs)`` as one self-contained HTML page to share."""
+        from .monitoring.html import drift_report_html
+
+        drift = self.drift(name, **kwargs)
+        first = "-" if drift.first is None else f"{drift.first:%Y-%m-%d %H:%M:%S}"
+        last = "-" if drift.last is None else f"{drift.last:%Y-%m-%d %H:%M:%S}"
+        return drift_report_html(
+            drift.report,
+            title=f"Drift of deployment {name}",
+            timeline=drift.timeline,
+            subtitle=f"{drift.ref} against its reference data; {drift.n_rows:,} requests "
+            f"logged {drift.window.describe()} (from {first} to {last} UTC)",
+        )
+
+    def scrape_metrics(self, name: str) -> Scrape:
+        """One reading of ``/metrics`` of every replica of deployment ``name``, added up.
+
+        Raises:
+            NotFound: no such deployment.
+            BackendError: no replica answered.
+        """
+        from .monitoring.scrape import fetch_metrics, merge_scrapes
+
+        status = self.deployment(name)
+        ports = [r.admin_port for r in status.replicas if r.admin_port]
+        scrapes, problems = [], []
+        for port in ports:
+            try:
+                scrapes.append(fetch_metrics(f"http://127.0.0.1:{port}/metrics", time=time.time()))
+            except BackendError as exc:
+                problems.append(str(exc))
+        if not scrapes:
+            raise BackendError(
+                f"No replica of deployment {name!r} answered on its metrics port"
+                + (f" ({problems[0]})" if problems else " (none runs)")
+                + ".",
+                hint=f"See `modelhub status {name}` and `modelhub logs {name}`.",
+            )
+        return merge_scrapes(scrapes)
+
+    def monitor(
+        self, name: str, *, interval: float = 1.0, previous: Scrape | None = None
+    ) -> list[HealthPoint]:
+        """The health of deployment ``name`` per variant now: requests/s, error rate, p50/p99
+        latency and batch size between two readings of its replicas' ``/metrics``
+        (``previous``, else one taken ``interval`` seconds before)."""
+        from .monitoring.scrape import health_between
+
+        if previous is None:
+            previous = self.scrape_metrics(name)
+            time.sleep(interval)
+        return health_between(previous, self.scrape_metrics(name))
+
+    @staticmethod
+    def alert_rules(
+        deployments: list[str] | None = None, thresholds: AlertThresholds | None = None
+    ) -> str:
+        """Prometheus alerting rules (YAML) on error rate, p99 latency and drift share."""
+        from .monitoring.alerts import alert_rules
+
+        return alert_rules(deployments or None, thresholds)
+
+    @staticmethod
+    def grafana_dashboard(deployments: list[str] | None = None) -> dict[str, Any]:
+        """A Grafana dashboard (JSON model) of the deployments' health and drift share."""
+        from .monitoring.alerts import grafana_dashboard
+
+        return grafana_dashboard(deployments or None)
+
+    def alert_loop(
+        self,
+        deployments: list[str],
+        notifiers: list[Notifier],
+        *,
+        thresholds: AlertThresholds | None = None,
+        interval: float = 60.0,
+        drift_window: Any = "1h",
+    ) -> AlertLoop:
+        """Built-in alerts for ``deployments`` (without Prometheus): every ``interval``
+        seconds, scrape their replicas, check error rate, p99 latency and drift share over the
+        last ``drift_window`` (``None``: no drift alerts), and notify each change once.
+        Call ``tick()`` for one round, ``start()``/``stop()`` for a background thread."""
+        from .monitoring.notify import AlertEvaluator, AlertLoop, default_rules
+        from .monitoring.scrape import merge_scrapes
+
+        for name in deployments:
+            self.deployment(name)  # NotFound now rather than a warning every round
+
+        def scrape() -> Scrape:
+            readings = []
+            for name in deployments:
+                try:
+                    readings.append(self.scrape_metrics(name))
+                except BackendError as exc:
+                    log.warning("%s", exc)
+            if not readings:
+                raise BackendError("No deployment answered on its metrics port.")
+            return merge_scrapes(readings)
+
+        def drift() -> dict[str, DriftReport]:
+            reports = {}
+            for name in deployments:
+                try:
+                    reports[name] = self.drift(name, window=drift_window).report
+                except ModelHubError as exc:
+                    log.info("No drift for %s this round: %s", name, exc)
+            return reports
+
+        evaluator = AlertEvaluator(default_rules(thresholds, deployments), notifiers)
+        return AlertLoop(
+            evaluator,
+            scrape,
+            drift=drift if drift_window is not None else None,
+            interval=interval,
+        )
