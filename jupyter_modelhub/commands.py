@@ -11,12 +11,13 @@ import argparse
 import difflib
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidArgument
 from .hub import HUB_ENV, Hub
@@ -25,19 +26,27 @@ from .views import (
     Message,
     Table,
     ab_report_table,
+    deployment_drift_table,
     deployment_status,
     deployment_summary,
     deployments_table,
+    drift_report_table,
     experiment_message,
     experiment_status,
     history_table,
     models_table,
+    monitor_table,
     revisions_table,
     sample_size_message,
     shadow_report_table,
     version_detail,
     versions_table,
 )
+
+if TYPE_CHECKING:
+    from .monitoring.alerts import AlertThresholds
+    from .monitoring.notify import Notifier
+    from .monitoring.service import DeploymentDrift
 
 
 @dataclass
@@ -290,6 +299,7 @@ def _deploy(args: argparse.Namespace, ctx: Context) -> Message:
         follow_stage=args.follow,
         target=args.target,
         server=_key_values(args.option, "option"),
+        target_options=_kubernetes_options(args) or None,
     )
     return Message(
         f"Deployed {status.model}@{status.serving_version} as {status.name} at {status.endpoint}",
@@ -314,6 +324,40 @@ command("deployments", "the same as ls-deployments")(_deployments)
 @command("logs", "show the last lines of a deployment's log")
 def _logs(args: argparse.Namespace, ctx: Context) -> Lines:
     return Lines(_hub(args).deployment_logs(args.name, args.tail), empty="(the log is empty)")
+
+
+#: the Kubernetes options of ``deploy --target kubernetes`` and ``manifests``: flag -> field
+KUBERNETES_FLAGS = {
+    "namespace": "namespace to deploy in (default: default)",
+    "context": "kubeconfig context (default: the current one)",
+    "image": "image with jupyter-modelhub (and git + dvc for --source dvc)",
+    "source": "how pods get the model: dvc (fetched at start, default) or image (baked in)",
+    "secret": "Secret whose keys the model fetcher gets (DVC remote credentials)",
+    "hub_url": "git URL pods clone the hub from (default: its origin remote)",
+    "hpa_min": "autoscaler: fewest replicas",
+    "hpa_max": "autoscaler: most replicas (turns the HorizontalPodAutoscaler on)",
+    "hpa_cpu": "autoscaler: target CPU use, % of the request (default: 80)",
+}
+
+
+def _kubernetes_options(args: argparse.Namespace) -> dict[str, Any]:
+    return _given(args, **{name: f"k8s_{name}" for name in KUBERNETES_FLAGS})
+
+
+def _add_kubernetes_options(p: argparse.ArgumentParser) -> None:
+    for name, text in KUBERNETES_FLAGS.items():
+        kind = int if name.startswith("hpa_") else str
+        flag = "--" + name.replace("_", "-")
+        p.add_argument(flag, dest=f"k8s_{name}", type=kind, help=f"kubernetes: {text}")
+
+
+@command("manifests", "print the Kubernetes YAML of a deployment or a version (for GitOps)")
+def _manifests(args: argparse.Namespace, ctx: Context) -> Lines:
+    options = _kubernetes_options(args)
+    options.pop("context", None)  # printing reaches no cluster
+    if args.replicas is not None:
+        options["replicas"] = args.replicas
+    return Lines(_hub(args).manifests(args.name, **options).splitlines())
 
 
 @command("update", "roll a deployment to another version without downtime")
@@ -347,6 +391,38 @@ def _stop(args: argparse.Namespace, ctx: Context) -> Message:
     stopped = _hub(args).stop(args.name)
     text = f"Stopped deployment {args.name}" if stopped else f"No deployment {args.name} runs"
     return Message(text, {"name": args.name, "stopped": stopped})
+
+
+@command("build", "build a Docker image serving a model version (weights in the last layer)")
+def _build(args: argparse.Namespace, ctx: Context) -> Message:
+    image = _hub(args).build(
+        args.ref, args.tag, base_image=args.base_image, progress=_build_output(args.quiet)
+    )
+    return Message(
+        f"Built {image.tag} ({image.model} {', '.join(image.versions)})",
+        image,
+        [
+            f"image {image.image_id[7:19]}, {image.size_mb:.0f} MB, {image.layers} layers, "
+            f"{image.cached_steps}/{image.steps} steps from cache, {image.seconds:.1f} s",
+            f"on {image.base_image}; packages: {', '.join(image.requirements) or 'none'}",
+            f"run it: modelhub deploy {image.model}@{image.versions[0]} --target docker",
+        ],
+    )
+
+
+@command("build-base", "create the base image of model images from Debian packages (root)")
+def _build_base(args: argparse.Namespace, ctx: Context) -> Message:
+    image_id = Hub.build_base_image(args.tag, progress=_build_output(args.quiet))
+    return Message(f"Built the base image {args.tag} ({image_id[7:19]})", {"id": image_id})
+
+
+def _build_output(quiet: bool) -> Callable[[str], None] | None:
+    """The engine's build output, line by line, on stderr (shown in a notebook too)."""
+    if quiet:
+        return None
+    import sys
+
+    return lambda line: print(line, file=sys.stderr, flush=True)
 
 
 @command("sync-deployments", "roll stage-following deployments and restart stopped ones")
@@ -658,6 +734,322 @@ def _add_action_options(p: argparse.ArgumentParser, verb: str, name: str, notebo
         )
 
 
+# -- monitoring: drift, health, alerts ----------------------------------------------------------
+def _timedelta(seconds: float | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
+
+
+def _drift_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``Hub.drift`` from ``drift``'s options."""
+    options = _given(args, test="test", correction="correction")
+    return {
+        "window": _timedelta(args.window),
+        "since": _when(args.since),
+        "until": _when(args.until),
+        "over_time": _timedelta(args.over_time),
+        "step": _timedelta(args.step),
+        "options": options or None,
+        "all_versions": args.all_versions,
+    }
+
+
+def drift_window(args: argparse.Namespace) -> timedelta | None:
+    """The ``--window`` of a ``drift`` line (None: everything logged)."""
+    return _timedelta(args.window)
+
+
+def drift_loader(args: argparse.Namespace) -> Callable[[timedelta | None], DeploymentDrift]:
+    """What the drift dashboard calls to (re)read: ``load(window)`` with the other options of
+    the line. Without ``--over-time`` it asks for drift over about 12 windows of the chosen
+    span (for ``all``, of the logged span, read first)."""
+    hub, kwargs = _hub(args), _drift_kwargs(args)
+
+    def load(window: timedelta | None) -> DeploymentDrift:
+        options = {**kwargs, "window": window, "since": None if window else kwargs["since"]}
+        if options["over_time"] is None and window is not None:
+            options["over_time"] = window / 12
+        drift = hub.drift(args.name, **options)
+        first, last = drift.first, drift.last
+        if options["over_time"] is None and first and last and last > first:
+            options["over_time"] = max((last - first) / 12, timedelta(seconds=1))
+            drift = hub.drift(args.name, **options)
+        return drift
+
+    return load
+
+
+@command("drift", "drift of a deployment's requests against its version's reference data")
+def _drift(args: argparse.Namespace, ctx: Context) -> Table | Message:
+    hub = _hub(args)
+    if args.html:
+        page = hub.drift_html(args.name, **_drift_kwargs(args))
+        path = Path(args.html).expanduser()
+        path.write_text(page, encoding="utf-8")
+        size = len(page.encode())
+        return Message(
+            f"Wrote the drift report of {args.name} to {path} ({size / 1024:,.0f} kB)",
+            {"path": str(path), "bytes": size},
+        )
+    return deployment_drift_table(hub.drift(args.name, **_drift_kwargs(args)))
+
+
+@command("drift-data", "drift of a table (file or variable) against a version's reference data")
+def _drift_data(args: argparse.Namespace, ctx: Context) -> Table:
+    data = ctx.resolve_data(args.data, False)
+    options = _given(args, test="test", correction="correction")
+    report = _hub(args).drift_data(args.ref, data, options or None)
+    return drift_report_table(report, f"Drift of {args.data} against the reference of {args.ref}")
+
+
+@command("monitor", "live health of a deployment per variant: requests/s, latency, errors")
+def _monitor(args: argparse.Namespace, ctx: Context) -> Table:
+    hub = _hub(args)
+    points = hub.monitor(args.name, interval=args.interval)
+    return monitor_table(args.name, points, hub.deployment(args.name))
+
+
+verb_group("alerts", "alerting rules for Prometheus and Grafana, or built-in alerts")
+
+
+def _thresholds(args: argparse.Namespace) -> AlertThresholds:
+    from .monitoring.alerts import AlertThresholds
+
+    return AlertThresholds(
+        **_given(
+            args,
+            error_rate="error_rate",
+            p99_latency_seconds="p99",
+            drift_share="drift_share",
+            for_="for_",
+        )
+    )
+
+
+RULES_FILE = "modelhub-alerts.yml"
+DASHBOARD_FILE = "modelhub-grafana.json"
+
+
+@action("alerts", "export", f"write Prometheus rules ({RULES_FILE}) and a Grafana dashboard")
+def _alerts_export(args: argparse.Namespace, ctx: Context) -> Message:
+    deployments = args.deployment or None
+    rules = Hub.alert_rules(deployments, _thresholds(args))  # no hub needed
+    dashboard = Hub.grafana_dashboard(deployments)
+    folder = Path(args.out).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise InvalidArgument(f"{folder} is a file.", hint="Give --out a folder.")
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {"rules": folder / RULES_FILE, "dashboard": folder / DASHBOARD_FILE}
+    written["rules"].write_text(rules, encoding="utf-8")
+    written["dashboard"].write_text(json.dumps(dashboard, indent=2) + "\n", encoding="utf-8")
+    scope = ", ".join(deployments) if deployments else "every deployment"
+    return Message(
+        f"Wrote alerting rules and a Grafana dashboard for {scope}",
+        {key: str(path) for key, path in written.items()},
+        [
+            f"{written['rules']}: add it to rule_files in prometheus.yml "
+            "(check it with `promtool check rules`)",
+            f"{written['dashboard']}: import it in Grafana (Dashboards > New > Import)",
+        ],
+    )
+
+
+def _notifiers(args: argparse.Namespace) -> list[Notifier]:
+    from .monitoring.notify import EmailNotifier, SmtpSettings, WebhookNotifier
+
+    notifiers: list[Notifier] = [WebhookNotifier(url) for url in args.webhook or []]
+    if args.email_to or args.smtp_host:
+        if not (args.email_to and args.smtp_host):
+            raise InvalidArgument(
+                "E-mail alerts need both --email-to and --smtp-host.",
+                hint="Also --smtp-from, and --smtp-user with --smtp-password-env if the server "
+                "asks for a login.",
+            )
+        config = {
+            "host": args.smtp_host,
+            "port": args.smtp_port,
+            "sender": args.smtp_from,
+            "recipients": args.email_to,
+            "username": args.smtp_user,
+            "password_env": args.smtp_password_env,
+            "security": args.smtp_security,
+        }
+        notifiers.append(
+            EmailNotifier(SmtpSettings.from_mapping({k: v for k, v in config.items() if v}))
+        )
+    if not notifiers:
+        raise InvalidArgument(
+            "Say where alerts go: --webhook URL and/or --email-to ADDRESS --smtp-host HOST.",
+        )
+    return notifiers
+
+
+@action("alerts", "run", "check error rate, latency and drift periodically; notify changes")
+def _alerts_run(args: argparse.Namespace, ctx: Context) -> Message:
+    if getattr(args, "in_notebook", False):
+        raise InvalidArgument(
+            "`alerts run` runs until Ctrl-C, which would block this kernel.",
+            hint=f"Run it in a terminal: modelhub alerts run {' '.join(args.names)} --webhook URL",
+        )
+    hub = _hub(args)
+    loop = hub.alert_loop(
+        args.names,
+        _notifiers(args),
+        thresholds=_thresholds(args),
+        interval=args.interval,
+        drift_window=None if args.no_drift else _timedelta(args.drift_window),
+    )
+    rules = ", ".join(f"{r.signal} {r.op} {r.threshold:g}" for r in loop.evaluator.rules)
+    print(
+        f"Checking {', '.join(args.names)} every {args.interval:g} s ({rules}); Ctrl-C to stop.",
+        flush=True,
+    )
+    sent = 0
+    try:
+        while args.checks is None or loop.ticks < args.checks:
+            if loop.ticks:
+                time.sleep(args.interval)
+            for notice in loop.tick():
+                sent += 1
+                print(notice.summary, flush=True)
+    except KeyboardInterrupt:
+        pass
+    firing = [f"{rule} {labels}" for rule, labels in loop.evaluator.firing]
+    return Message(
+        f"Stopped after {loop.ticks} check(s); {sent} notice(s) sent",
+        {"checks": loop.ticks, "notices": sent, "firing": loop.evaluator.firing},
+        [f"still firing: {', '.join(firing)}"] if firing else [],
+    )
+
+
+#: one example per monitoring verb or action, shown by ``--help``
+MONITORING_EXAMPLES = {
+    "drift": "drift fraud-svc --window 1h --over-time 1h --step 15m",
+    "drift-data": "drift-data fraud@v0.0.2 this_week.parquet --test psi",
+    "monitor": "monitor fraud-svc --interval 5s",
+    "alerts export": "alerts export --out monitoring/ --deployment fraud-svc --p99 300ms",
+    "alerts run": "alerts run fraud-svc --webhook https://hooks.example.org/T0 --interval 1m",
+}
+
+
+def _add_drift_options(p: argparse.ArgumentParser) -> None:
+    # no ``choices``: the drift engine checks the names (and lists them) when asked, so that
+    # building the parser does not load it
+    p.add_argument("--test", metavar="TEST", help="one test for every feature: ks, "
+                   "wasserstein, psi, jensenshannon or chisquare (default: by type and size)")  # fmt: skip
+    p.add_argument("--correction", metavar="METHOD", help="multiple-testing correction: bh "
+                   "(Benjamini-Hochberg, default), bonferroni or none")  # fmt: skip
+
+
+def _add_threshold_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--error-rate", type=parse_share, metavar="SHARE",
+                   help="alert above this share of 5xx answers (default: 0.05)")  # fmt: skip
+    p.add_argument("--p99", type=parse_duration, metavar="DURATION",
+                   help="alert above this p99 latency, e.g. 500ms (default: 0.5s)")  # fmt: skip
+    p.add_argument("--drift-share", type=parse_share, metavar="SHARE",
+                   help="alert from this share of drifted features (default: 0.5)")  # fmt: skip
+
+
+def _add_monitoring_verbs(
+    sub: argparse._SubParsersAction[Any],
+    parser_class: type[argparse.ArgumentParser],
+    prog: str,
+    notebook: bool,
+) -> None:
+    """The parsers of ``drift``, ``drift-data``, ``monitor`` and ``alerts export|run``."""
+
+    def parser(
+        where: argparse._SubParsersAction[Any], name: str, help: str, example: str
+    ) -> argparse.ArgumentParser:
+        p = where.add_parser(
+            name,
+            help=help,
+            description=help[0].upper() + help[1:] + ".",
+            epilog=f"Example: {prog} {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.add_argument("--json", action="store_true", help="print JSON for scripts")
+        return p
+
+    ex = MONITORING_EXAMPLES
+    p = parser(sub, "drift", DESCRIPTIONS["drift"], ex["drift"])
+    p.add_argument("name", metavar="NAME", help="the deployment's name")
+    p.add_argument("--window", type=parse_duration, metavar="DURATION",
+                   help="the last DURATION of requests, e.g. 1h (default: all)")  # fmt: skip
+    p.add_argument("--since", metavar="TIME", help="requests from this ISO-8601 time on")
+    p.add_argument("--until", metavar="TIME", help="requests before this ISO-8601 time")
+    p.add_argument("--over-time", type=parse_duration, metavar="DURATION",
+                   help="also drift on sliding windows of this length, e.g. 1h")  # fmt: skip
+    p.add_argument("--step", type=parse_duration, metavar="DURATION",
+                   help="distance between those windows (default: --over-time)")  # fmt: skip
+    _add_drift_options(p)
+    p.add_argument("--all-versions", action="store_true",
+                   help="use requests any version answered, not only the served one")  # fmt: skip
+    p.add_argument("--html", metavar="FILE", help="write a shareable HTML report to FILE")
+
+    p = parser(sub, "drift-data", DESCRIPTIONS["drift-data"], ex["drift-data"])
+    p.add_argument("ref", metavar="REF", help="NAME, NAME@v1.2.0 or NAME#STAGE")
+    p.add_argument("data", metavar="DATA", help="a .csv/.parquet file"
+                   + (" or a DataFrame variable" if notebook else ""))  # fmt: skip
+    _add_drift_options(p)
+
+    p = parser(sub, "monitor", DESCRIPTIONS["monitor"], ex["monitor"])
+    p.add_argument("name", metavar="NAME", help="the deployment's name")
+    if notebook:
+        p.add_argument("--interval", type=parse_duration, default=5.0, metavar="DURATION",
+                       help="read the metrics every DURATION while the widget is open "
+                       "(default: 5s)")  # fmt: skip
+        p.add_argument("--history", type=int, default=360, metavar="N",
+                       help="keep the last N readings (default: 360)")  # fmt: skip
+    else:
+        p.add_argument("--interval", type=parse_duration, default=1.0, metavar="DURATION",
+                       help="measure over this long (default: 1s)")  # fmt: skip
+
+    group = sub.add_parser(
+        "alerts",
+        help=DESCRIPTIONS["alerts"],
+        description=DESCRIPTIONS["alerts"].capitalize() + ".",
+        epilog=f"Example: {prog} {ex['alerts export']}\n"
+        f"Run `{prog} alerts ACTION --help` for an action's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = group.add_subparsers(
+        dest="action", metavar="ACTION", parser_class=parser_class, required=True
+    )
+    p = parser(actions, "export", ACTIONS["alerts"]["export"], ex["alerts export"])
+    p.add_argument("--out", default=".", metavar="DIR", help="where to write (default: here)")
+    p.add_argument("--deployment", action="append", metavar="NAME",
+                   help="only this deployment (repeatable; default: every deployment)")  # fmt: skip
+    _add_threshold_options(p)
+    p.add_argument("--for", dest="for_", metavar="DURATION",
+                   help="how long a breach lasts before it fires, e.g. 5m (default: 5m)")  # fmt: skip
+
+    p = parser(actions, "run", ACTIONS["alerts"]["run"], ex["alerts run"])
+    p.set_defaults(in_notebook=notebook)
+    p.add_argument("names", nargs="+", metavar="NAME", help="the deployments to watch")
+    p.add_argument("--webhook", action="append", metavar="URL",
+                   help="POST alerts (Alertmanager's JSON) to URL (repeatable)")  # fmt: skip
+    p.add_argument("--email-to", action="append", metavar="ADDRESS",
+                   help="e-mail alerts to ADDRESS (repeatable; needs --smtp-host)")  # fmt: skip
+    p.add_argument("--smtp-host", metavar="HOST", help="the SMTP server")
+    p.add_argument("--smtp-port", type=int, default=587, metavar="PORT",
+                   help="its port (default: 587)")  # fmt: skip
+    p.add_argument("--smtp-security", choices=["starttls", "ssl", "none"], default="starttls",
+                   help="how to secure the connection (default: starttls)")  # fmt: skip
+    p.add_argument("--smtp-from", default="modelhub@localhost", metavar="ADDRESS",
+                   help="the sender (default: modelhub@localhost)")  # fmt: skip
+    p.add_argument("--smtp-user", metavar="USER", help="log in as USER")
+    p.add_argument("--smtp-password-env", metavar="VAR",
+                   help="the environment variable holding the SMTP password "
+                   "(never pass a password on the command line)")  # fmt: skip
+    _add_threshold_options(p)
+    p.add_argument("--interval", type=parse_duration, default=60.0, metavar="DURATION",
+                   help="time between checks (default: 60s)")  # fmt: skip
+    p.add_argument("--drift-window", type=parse_duration, default=3600.0, metavar="DURATION",
+                   help="drift of the requests of the last DURATION (default: 1h)")  # fmt: skip
+    p.add_argument("--no-drift", action="store_true", help="no drift alert")
+    p.add_argument("--checks", type=int, metavar="N", help="stop after N checks (cron jobs)")
+
+
 # -- the parser -------------------------------------------------------------------------------
 _INVALID_CHOICE = re.compile(r"^argument (COMMAND|ACTION): invalid choice: '([^']*)'")
 _MISSING_ACTION = "the following arguments are required: ACTION"
@@ -787,13 +1179,16 @@ def build_parser(
     p.add_argument("--port", type=int, help="port to serve on (default: a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
     p.add_argument("--follow", action="store_true", help="follow the stage: roll on each promotion")
-    p.add_argument("--target", default="local", help="deployment backend (default: local)")
+    p.add_argument(
+        "--target", default="local", help="deployment backend: local (default), docker, kubernetes"
+    )
     p.add_argument(
         "--option",
         action="append",
         metavar="KEY=VALUE",
         help="a model server option, e.g. max_batch_size=64 (repeatable)",
     )
+    _add_kubernetes_options(p)
     for name in ("status", "revisions", "stop"):
         verb(name).add_argument("name", help="the deployment's name")
     verb("ls-deployments")
@@ -801,6 +1196,10 @@ def build_parser(
     p = verb("logs")
     p.add_argument("name", help="the deployment's name")
     p.add_argument("--tail", type=int, default=100, help="how many lines (default: 100)")
+    p = verb("manifests")
+    p.add_argument("name", help="a deployment's name, or a version (NAME@vX.Y.Z, NAME#STAGE)")
+    p.add_argument("--replicas", type=int, help="replicas (default: the deployment's, or 1)")
+    _add_kubernetes_options(p)
     p = verb("update")
     p.add_argument("name", help="the deployment's name")
     p.add_argument("--version", help="v1.2.0, NAME@v1.2.0 or NAME#STAGE")
@@ -809,7 +1208,20 @@ def build_parser(
     p.add_argument("name", help="the deployment's name")
     p.add_argument("--to", type=int, metavar="REVISION", help="revision (default: the previous)")
     verb("sync-deployments")
+    p = verb("build")
+    p.add_argument("ref", help="NAME@VERSION, NAME#STAGE or NAME (its latest version)")
+    p.add_argument("--tag", help="the image tag (default: modelhub/NAME:VERSION)")
+    p.add_argument(
+        "--base-image",
+        help="the image to build on (default: $MODELHUB_DOCKER_BASE_IMAGE or "
+        "modelhub-base:bookworm, see build-base)",
+    )
+    p.add_argument("--quiet", action="store_true", help="do not show the build output")
+    p = verb("build-base")
+    p.add_argument("--tag", default="modelhub-base:bookworm", help="the base image's tag")
+    p.add_argument("--quiet", action="store_true", help="do not show the build output")
     _add_experiment_verbs(sub, parser_class, prog, notebook)
+    _add_monitoring_verbs(sub, parser_class, prog, notebook)
     if serve:
         p = sub.add_parser(
             "serve",

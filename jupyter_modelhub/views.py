@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .deploy.records import DeploymentStatus, Revision
 from .experiments.analysis import ExperimentAnalysis
@@ -20,6 +20,11 @@ from .experiments.records import Interval
 from .experiments.shadow import ShadowReport
 from .experiments.sizing import SampleSizePlan
 from .models import HistoryEvent, ModelSummary, ModelVersion, Record
+
+if TYPE_CHECKING:  # monitoring loads scipy and pyarrow: only the verbs that use it import it
+    from .monitoring.records import DriftReport, FeatureDrift
+    from .monitoring.scrape import HealthPoint
+    from .monitoring.service import DeploymentDrift
 
 
 def _cell(value: Any) -> str:
@@ -554,3 +559,121 @@ def sample_size_message(plan: SampleSizePlan) -> Message:
         f"method: {plan.method}",
     ]
     return Message(plan.summary, plan, details)
+
+
+# -- monitoring -----------------------------------------------------------------------------------
+DRIFT_COLUMNS = ["feature", "type", "test", "score", "p-value", "effect size", "drifted"]
+
+
+def _drift_row(feature: FeatureDrift) -> list[Any]:
+    p_value = feature.p_value_adjusted if feature.p_value_adjusted is not None else feature.p_value
+    return [
+        feature.column,
+        feature.kind,
+        feature.test,
+        feature.statistic,
+        _p(p_value),
+        f"{feature.effect_size:.3g} ({feature.effect_measure})",
+        "DRIFTED" if feature.drifted else "no",
+    ]
+
+
+def drift_verdict(report: DriftReport) -> str:
+    """``1 of 4 features drifted (25%): no dataset drift``."""
+    verdict = "DATASET DRIFT" if report.dataset_drift else "no dataset drift"
+    return (
+        f"{report.n_drifted} of {report.n_features} features drifted "
+        f"({report.drift_share:.0%}, threshold {report.drift_share_threshold:.0%}): {verdict}"
+    )
+
+
+def _drift_notes(report: DriftReport) -> list[str]:
+    notes = [f"p-values corrected by {report.correction}; effect size beside each test"]
+    notes += [f"not compared: {column} ({why})" for column, why in report.skipped.items()]
+    if report.ignored_columns:
+        notes.append(f"not in the reference: {', '.join(report.ignored_columns)}")
+    notes += [f"{f.column}: {f.note}" for f in report.features if f.note]
+    return notes
+
+
+def drift_report_table(report: DriftReport, title: str) -> Table:
+    """A drift report, one row per feature, sorted by drift (drifted first)."""
+    return Table(
+        DRIFT_COLUMNS,
+        [_drift_row(f) for f in report.features],
+        title=f"{title}\n{drift_verdict(report)}",
+        payload=report.to_dict(histograms=False),
+        empty="No feature compared.",
+        notes=_drift_notes(report),
+    )
+
+
+def deployment_drift_table(drift: DeploymentDrift) -> Table:
+    """The drift of a deployment's logged requests: features sorted by drift, output drift
+    and the window in the title, drift over time (if asked) under the table."""
+    first = _cell(drift.first) or "-"
+    last = _cell(drift.last) or "-"
+    table = drift_report_table(
+        drift.report,
+        f"Drift of deployment {drift.deployment} ({drift.ref}): {drift.n_rows:,} requests "
+        f"logged {drift.window.describe()}, from {first} to {last} UTC",
+    )
+    table.payload = drift.to_dict(histograms=False)
+    output = drift.output
+    if output is not None:
+        table.notes.insert(
+            0,
+            f"model output ({output.column}): {output.test} {output.statistic:.4g}, "
+            + ("DRIFTED" if output.drifted else "no drift"),
+        )
+    elif drift.output_note:
+        table.notes.insert(0, f"model output not compared: {drift.output_note}")
+    timeline = drift.timeline
+    if timeline is not None:
+        table.notes.append("drift over time (window start: share of drifted features, rows):")
+        for start, share, rows in zip(
+            timeline.to_dict()["starts"], timeline.drift_share, timeline.n_rows, strict=True
+        ):
+            shown = "-" if share != share else f"{share:.0%}"  # NaN: too few rows
+            table.notes.append(f"  {start}: {shown}, {int(rows)} rows")
+    return table
+
+
+def _ms(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds * 1000:.3g} ms"
+
+
+def monitor_table(name: str, points: list[HealthPoint], status: DeploymentStatus) -> Table:
+    """A deployment's health per variant over the last interval, its replicas under it."""
+    seconds = max((p.end - p.start for p in points), default=0.0)
+    rows = [
+        [
+            p.variant or "-",
+            f"{p.requests_per_second:.3g}",
+            int(p.requests),
+            _ms(p.p50_latency),
+            _ms(p.p99_latency),
+            "" if p.error_rate is None else f"{p.error_rate:.2%}",
+            "" if p.batch_size is None else f"{p.batch_size:.3g}",
+        ]
+        for p in points
+        if p.deployment in (name, "")
+    ]
+    notes = [
+        f"replica {r.slot}: {r.health}, version {r.version}, port {r.port}, "
+        f"{r.restarts} restart(s)" + (f", last error: {r.last_error}" if r.last_error else "")
+        for r in status.replicas
+    ]
+    return Table(
+        ["variant", "requests/s", "requests", "p50", "p99", "error rate", "batch size"],
+        rows,
+        title=f"Health of deployment {name} over the last {seconds:.3g} s "
+        f"({status.ready_replicas}/{status.desired_replicas} replicas ready)",
+        payload={
+            "name": name,
+            "health": [p.to_dict() for p in points],
+            "replicas": [r.to_dict() for r in status.replicas],
+        },
+        empty="No request seen yet.",
+        notes=notes,
+    )
