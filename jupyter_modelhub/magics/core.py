@@ -35,6 +35,8 @@ class ModelHubMagics(Magics):
             %modelhub deploy fraud#prod --name fraud-svc
             %modelhub ab start fraud-svc --challenger v0.0.2 --split 90/10 --key user_id
             %modelhub ab report fraud-svc --refresh 30s
+            %modelhub drift fraud-svc --window 1h
+            %modelhub monitor fraud-svc --interval 5s
 
         ``MODEL`` and the data options of ``register`` name variables of the notebook (else
         files). ``--json`` returns plain data instead of a table. Run ``%modelhub --help`` for
@@ -52,6 +54,8 @@ class ModelHubMagics(Magics):
             notebook=notebook_path(user_ns),
         )
         try:
+            if not getattr(args, "json", False) and _is_dashboard(args):
+                return _dashboard(args)
             view = commands.run(args, ctx)
         except ModelHubError as exc:
             raise UsageError(str(exc)) from None
@@ -66,3 +70,29 @@ class ModelHubMagics(Magics):
                 refresh_seconds=args.refresh,
             )
         return view
+
+
+def _is_dashboard(args: Any) -> bool:
+    """Whether the line opens a live dashboard rather than a table: ``drift`` (unless it writes
+    ``--html``) and ``monitor``."""
+    return args.command == "monitor" or (args.command == "drift" and not args.html)
+
+
+def _dashboard(args: Any) -> Any:
+    """The drift or monitor widget of the line (plotly and ipywidgets load here)."""
+    if args.command == "drift":
+        from ..widgets.drift import DriftWidget
+
+        return DriftWidget(commands.drift_loader(args), window=commands.drift_window(args))
+    from ..hub import Hub
+    from ..widgets.monitor import MonitorWidget
+
+    hub = Hub(args.hub)
+    hub.deployment(args.name)  # a wrong name is a usage error now, not a widget that fails
+    return MonitorWidget(
+        args.name,
+        lambda: hub.scrape_metrics(args.name),
+        lambda: hub.deployment(args.name),
+        interval=args.interval,
+        history=args.history,
+    )
