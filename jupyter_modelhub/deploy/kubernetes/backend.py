@@ -1,0 +1,365 @@
+"""``KubernetesBackend``: a deployment as a Deployment, a Service and an optional HPA.
+
+``apply`` creates each object, or patches it when it already exists (a 409 on create), then
+waits for the rollout as ``kubectl rollout status`` does: the controller has seen the new
+generation and every wanted replica is updated and available. A pod of the new template that
+cannot run (``CrashLoopBackOff``, ``ImagePullBackOff``, a missing Secret…) fails the rollout at
+once, with the pod's reason and the server's last words; the old pods keep serving meanwhile
+(``maxUnavailable: 0``). ``delete`` is idempotent (a 404 is fine). ``rollback`` applies an
+earlier spec: the hub's git history is the revision list, as on every target.
+
+The cluster is reached through the official client with the user's kubeconfig (its context
+from the deployment's options, else the current one; in a pod, the in-cluster account). Only
+names are kept (namespace, context, Secret): no credential is written to the hub or logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ...errors import BackendError, InvalidArgument
+from ...registry.registry import ModelRegistry
+from ..backend import DeploymentBackend
+from ..records import DeploymentStatus
+from ..spec import DeploymentSpec
+from ..store import DeploymentStore
+from .manifests import CONTAINER, CONTAINER_PORT, build_manifests, endpoint, label_selector
+from .options import KubernetesOptions, OptionsStore
+from .render import hub_git_url
+from .status import deployment_status, rollout
+
+DEFAULT_TIMEOUT = 600.0
+POLL_INTERVAL = 1.0
+FIELD_MANAGER = "jupyter-modelhub"
+MERGE_PATCH = "application/merge-patch+json"
+
+#: builds the API client for a deployment's options; tests point it at a mock API server
+ClientFactory = Callable[[KubernetesOptions], Any]
+
+
+def connect(options: KubernetesOptions) -> Any:
+    """An ``ApiClient`` for ``options.context`` of the user's kubeconfig (in a pod without a
+    kubeconfig: the pod's service account).
+
+    Raises:
+        InvalidArgument: the ``kubernetes`` package is not installed.
+        BackendError: no kubeconfig, or no such context.
+    """
+    try:
+        from kubernetes import client, config
+    except ModuleNotFoundError as exc:
+        raise InvalidArgument(
+            "The kubernetes target needs the Python package 'kubernetes'.",
+            hint="pip install 'jupyter-modelhub[kubernetes]'",
+        ) from exc
+    kubeconfig = os.environ.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
+    in_cluster = os.environ.get("KUBERNETES_SERVICE_HOST") and not any(
+        Path(p).is_file() for p in kubeconfig.split(os.pathsep)
+    )
+    try:
+        if in_cluster and options.context is None:
+            config.load_incluster_config()
+            return client.ApiClient()
+        return config.new_client_from_config(context=options.context)
+    except (config.ConfigException, OSError) as exc:
+        where = f"context {options.context!r}" if options.context else "the current context"
+        raise BackendError(
+            f"Cannot use {where} of the kubeconfig: {exc}",
+            hint="Check `kubectl config get-contexts`; choose one with --context.",
+        ) from exc
+
+
+class KubernetesBackend(DeploymentBackend):
+    """Deploys on a Kubernetes cluster through the official client."""
+
+    target = "kubernetes"
+    # Each pod loads every variant and routes in-process with --traffic, so which variant
+    # answers which request is decided as locally. But guardrails (split, canary), canary
+    # steps and the blue-green switch are the local supervisor's controller's work, and no
+    # controller runs in the cluster; a blue-green switch by rollout would not be "all at
+    # once". A shadow needs none of them: it is honoured, the others are refused.
+    traffic_kinds = frozenset({"shadow"})
+    poll_interval = POLL_INTERVAL
+
+    def __init__(self, registry: ModelRegistry, client_factory: ClientFactory | None = None):
+        super().__init__(registry)
+        self.client_factory: ClientFactory = client_factory or connect
+        self.options_store = OptionsStore(registry.root)
+        self._clients: dict[str | None, Any] = {}
+
+    # -- options ---------------------------------------------------------------------------------
+    def options(self, name: str) -> KubernetesOptions:
+        return self.options_store.get(name)
+
+    def configure(self, name: str, given: dict[str, Any]) -> KubernetesOptions:
+        """Set the Kubernetes options of deployment ``name`` before it is deployed.
+
+        Raises:
+            InvalidArgument: a bad option, or ``name`` runs already (stop it first: its
+                options say where it runs).
+        """
+        options = KubernetesOptions().merged(given)
+        current = DeploymentStore(self.registry).get(name)
+        if current is not None and current.target == self.target:
+            phase = self.status(current, 0).phase
+            if phase not in ("stopped", "failed"):
+                raise InvalidArgument(
+                    f"Deployment {name!r} already runs; its Kubernetes options cannot change "
+                    "under it.",
+                    hint=f"Stop it first (`modelhub stop {name}`), or choose another --name.",
+                )
+        self.options_store.save(name, options)
+        return options
+
+    # -- the API ---------------------------------------------------------------------------------
+    def _client(self, options: KubernetesOptions) -> Any:
+        if options.context not in self._clients:
+            self._clients[options.context] = self.client_factory(options)
+        return self._clients[options.context]
+
+    def _apis(self, options: KubernetesOptions) -> tuple[Any, Any, Any, Any]:
+        from kubernetes import client
+
+        api = self._client(options)
+        return api, client.AppsV1Api(api), client.CoreV1Api(api), client.AutoscalingV2Api(api)
+
+    # -- apply -----------------------------------------------------------------------------------
+    def prepare(self, spec: DeploymentSpec) -> DeploymentSpec:
+        return spec if spec.port else spec.replace(port=CONTAINER_PORT)
+
+    def apply(self, spec: DeploymentSpec, timeout: float | None = None) -> None:
+        self.check_traffic(spec)
+        options = self.options(spec.name)
+        docs = build_manifests(spec, options, hub_url=hub_git_url(self.registry, options))
+        api, apps, core, scaling = self._apis(options)
+        ns = options.namespace
+        with _api_errors(f"Deployment {spec.name}", ns):
+            from kubernetes import client
+
+            created = _create_or_patch(
+                api,
+                lambda body: apps.create_namespaced_deployment(
+                    ns, client.V1Deployment.from_dict(body), field_manager=FIELD_MANAGER
+                ),
+                lambda body: apps.patch_namespaced_deployment(
+                    spec.name, ns, body, field_manager=FIELD_MANAGER, _content_type=MERGE_PATCH
+                ),
+                docs[0],
+            )
+            _create_or_patch(
+                api,
+                lambda body: core.create_namespaced_service(
+                    ns, client.V1Service.from_dict(body), field_manager=FIELD_MANAGER
+                ),
+                lambda body: core.patch_namespaced_service(
+                    spec.name, ns, body, field_manager=FIELD_MANAGER, _content_type=MERGE_PATCH
+                ),
+                docs[1],
+            )
+            if options.autoscaled:
+                _create_or_patch(
+                    api,
+                    lambda body: scaling.create_namespaced_horizontal_pod_autoscaler(
+                        ns,
+                        client.V2HorizontalPodAutoscaler.from_dict(body),
+                        field_manager=FIELD_MANAGER,
+                    ),
+                    lambda body: scaling.patch_namespaced_horizontal_pod_autoscaler(
+                        spec.name,
+                        ns,
+                        body,
+                        field_manager=FIELD_MANAGER,
+                        _content_type=MERGE_PATCH,
+                    ),
+                    docs[2],
+                )
+            else:
+                _ignore_missing(
+                    lambda: scaling.delete_namespaced_horizontal_pod_autoscaler(spec.name, ns)
+                )
+        generation = int((created.get("metadata") or {}).get("generation") or 0)
+        self._wait(spec, options, generation, timeout or DEFAULT_TIMEOUT)
+
+    def _wait(
+        self, spec: DeploymentSpec, options: KubernetesOptions, generation: int, timeout: float
+    ) -> None:
+        """Block until the rollout of ``generation`` is done; raise with the pods' reason."""
+        deadline = time.monotonic() + timeout
+        while True:
+            deployment, pods = self._read(spec.name, options)
+            if deployment is None:
+                raise BackendError(
+                    f"Deployment {spec.name} disappeared from namespace {options.namespace} "
+                    "during its rollout."
+                )
+            state = rollout(deployment, pods, generation)
+            if state.progress == "done":
+                return
+            if state.progress == "failed":
+                raise BackendError(
+                    f"Deployment {spec.name} ({spec.version_ref}) failed to roll out: "
+                    f"{state.message}",
+                    hint=f"Pods of the previous revision keep serving. See `modelhub logs "
+                    f"{spec.name}`; `modelhub rollback {spec.name}` goes back.",
+                )
+            if time.monotonic() > deadline:
+                raise BackendError(
+                    f"Deployment {spec.name} is not ready after {timeout:.0f} s: {state.message}.",
+                    hint=f"See `modelhub status {spec.name}` and `kubectl -n "
+                    f"{options.namespace} describe deployment {spec.name}`.",
+                )
+            time.sleep(self.poll_interval)
+
+    def _read(
+        self, name: str, options: KubernetesOptions
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The Deployment (``None`` if there is none) and its pods, as the API's JSON."""
+        api, apps, core, _ = self._apis(options)
+        ns = options.namespace
+        with _api_errors(f"Deployment {name}", ns):
+            deployment = _ignore_missing(lambda: apps.read_namespaced_deployment(name, ns))
+            if deployment is None:
+                return None, []
+            pods = core.list_namespaced_pod(ns, label_selector=label_selector(name)).items
+        return api.sanitize_for_serialization(deployment), [
+            api.sanitize_for_serialization(p) for p in pods
+        ]
+
+    # -- status, logs, delete --------------------------------------------------------------------
+    def status(self, spec: DeploymentSpec, revision: int) -> DeploymentStatus:
+        options = self.options(spec.name)
+        try:
+            deployment, pods = self._read(spec.name, options)
+        except BackendError as exc:
+            status = deployment_status(
+                spec,
+                endpoint=endpoint(spec, options),
+                revision=revision,
+                deployment=None,
+                pods=[],
+            )
+            return dataclasses.replace(status, phase="failed", last_error=exc.message)
+        return deployment_status(
+            spec,
+            endpoint=endpoint(spec, options),
+            revision=revision,
+            deployment=deployment,
+            pods=pods,
+        )
+
+    def logs(self, name: str, tail: int = 100) -> list[str]:
+        options = self.options(name)
+        _, _, core, _ = self._apis(options)
+        ns = options.namespace
+        lines: list[str] = []
+        with _api_errors(f"Deployment {name}", ns):
+            pods = core.list_namespaced_pod(ns, label_selector=label_selector(name)).items
+            for pod_name in sorted(p.metadata.name for p in pods):
+                answer = _ignore_missing(
+                    functools.partial(
+                        core.read_namespaced_pod_log,
+                        pod_name,
+                        ns,
+                        container=CONTAINER,
+                        tail_lines=tail,
+                        _preload_content=False,  # raw text, whatever its content type
+                    ),
+                    also=(400,),  # the container has not started yet
+                )
+                text = answer.data.decode("utf-8", "replace") if answer is not None else ""
+                lines += [f"[{pod_name}] {line}" for line in text.splitlines()]
+        return lines[-tail:] if tail else []
+
+    def delete(self, name: str) -> bool:
+        options = self.options(name)
+        _, apps, core, scaling = self._apis(options)
+        ns = options.namespace
+        with _api_errors(f"Deployment {name}", ns):
+            found = [
+                _ignore_missing(
+                    lambda: scaling.delete_namespaced_horizontal_pod_autoscaler(name, ns)
+                ),
+                _ignore_missing(lambda: core.delete_namespaced_service(name, ns)),
+                _ignore_missing(
+                    lambda: apps.delete_namespaced_deployment(
+                        name, ns, propagation_policy="Background"
+                    )
+                ),
+            ]
+        self.options_store.delete(name)
+        return any(f is not None for f in found)
+
+
+def _create_or_patch(
+    api: Any, create: Callable[[Any], Any], patch: Callable[[Any], Any], body: dict[str, Any]
+) -> dict[str, Any]:
+    """Create ``body``; if it exists already (409), patch it to ``body`` (a JSON merge patch:
+    lists such as containers and args are replaced whole). Returns the object as stored."""
+    from kubernetes.client import ApiException
+
+    try:
+        result = create(body)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        result = patch(body)
+    stored: dict[str, Any] = api.sanitize_for_serialization(result)
+    return stored
+
+
+def _ignore_missing(call: Callable[[], Any], also: tuple[int, ...] = ()) -> Any:
+    """``call()``, or ``None`` when what it reads or deletes is not there (404)."""
+    from kubernetes.client import ApiException
+
+    try:
+        return call()
+    except ApiException as exc:
+        if exc.status == 404 or exc.status in also:
+            return None
+        raise
+
+
+@contextlib.contextmanager
+def _api_errors(what: str, namespace: str) -> Iterator[None]:
+    """API failures as ``BackendError`` with the server's own message (never a credential:
+    only the status, reason and message of the API's answer are kept)."""
+    from kubernetes.client import ApiException
+
+    try:
+        yield
+    except ApiException as exc:
+        message = _api_message(exc)
+        hint = None
+        if exc.status in (401, 403):
+            hint = "Check your kubeconfig's user and its RBAC rights in this namespace."
+        elif exc.status == 404:
+            hint = f"Does namespace {namespace} exist? (`kubectl create namespace {namespace}`)"
+        raise BackendError(f"{what}: the Kubernetes API said {message}", hint=hint) from None
+    except OSError as exc:  # urllib3 connection errors are OSErrors
+        raise BackendError(
+            f"{what}: cannot reach the Kubernetes API: {exc}",
+            hint="Is the cluster up, and the kubeconfig's context the right one?",
+        ) from None
+    except Exception as exc:
+        if type(exc).__module__.startswith("urllib3"):
+            raise BackendError(f"{what}: cannot reach the Kubernetes API: {exc}") from None
+        raise
+
+
+def _api_message(exc: Any) -> str:
+    text = f"{exc.status} {exc.reason}"
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        return text
+    if isinstance(body, dict) and body.get("message"):
+        text += f": {body['message']}"
+    return text

@@ -1,0 +1,389 @@
+"""``KubernetesBackend`` driving the real ``kubernetes`` client against kmock's API emulator.
+
+kmock stores objects (create, read, patch, delete, 404, 409) but runs no controller, so each
+test plays the Deployment controller and the kubelet itself (``Cluster``): it writes the
+Deployment's status and the pods of its current template into the emulator, ready or failing,
+while the backend waits for the rollout in a thread (the sync client stays off kmock's loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import kmock
+import pytest
+from kmock._internal import enums
+from kubernetes import client
+
+from jupyter_modelhub.deploy.kubernetes import KubernetesBackend, KubernetesOptions, backend
+from jupyter_modelhub.deploy.kubernetes.manifests import TEMPLATE_LABEL
+from jupyter_modelhub.deploy.spec import DeploymentSpec
+from jupyter_modelhub.errors import BackendError, InvalidArgument
+from jupyter_modelhub.experiments.policy import TrafficPolicy
+
+NS = "ml"
+DEPLOYMENTS = kmock.resource("apps", "v1", "deployments")
+SERVICES = kmock.resource("", "v1", "services")
+HPAS = kmock.resource("autoscaling", "v2", "horizontalpodautoscalers")
+PODS = kmock.resource("", "v1", "pods")
+
+
+class ApiServer(kmock.KubernetesEmulator):
+    """kmock's emulator plus the one thing the API server does that the tests rely on:
+    ``metadata.generation`` counts the changes of a Deployment."""
+
+    async def _handle(self, request: Any) -> Any:
+        if request.resource == DEPLOYMENTS and isinstance(request.data, dict):
+            if request.action == enums.action.CREATE:
+                request.data.setdefault("metadata", {})["generation"] = 1
+            elif request.action == enums.action.UPDATE and request.name:
+                key = (DEPLOYMENTS, request.namespace, request.name)
+                if key in self.objects and not self.objects[key].deleted:
+                    generation = self.objects[key].raw["metadata"].get("generation", 0)
+                    self.objects[key].patch({"metadata": {"generation": generation + 1}})
+        return await super()._handle(request)
+
+
+class Cluster:
+    """Plays the Deployment controller and the kubelet: for each new generation of a
+    Deployment, makes pods of its template, ready (``mode="ready"``) or failing
+    (``crash``/``pull``), or does nothing at all (``idle``)."""
+
+    def __init__(self, server: ApiServer) -> None:
+        self.server = server
+        self.mode = "ready"
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Cluster:
+        self.server.resources["v1/pods"] = {}
+        self.task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await self.task
+
+    def objects(self, resource: Any) -> dict[str, dict[str, Any]]:
+        return {
+            name: obj.raw
+            for (res, ns, name), obj in list(self.server.objects.items())
+            if res == resource and ns == NS and not obj.deleted
+        }
+
+    async def _run(self) -> None:
+        while True:
+            for name, deployment in self.objects(DEPLOYMENTS).items():
+                generation = deployment["metadata"].get("generation", 0)
+                if (deployment.get("status") or {}).get("observedGeneration") != generation:
+                    self._roll(name, deployment, generation)
+            await asyncio.sleep(0.01)
+
+    def _roll(self, name: str, deployment: dict[str, Any], generation: int) -> None:
+        if self.mode == "idle":
+            return
+        template = deployment["spec"]["template"]
+        labels = {TEMPLATE_LABEL: "handmade", **template["metadata"]["labels"]}
+        wanted = deployment["spec"].get("replicas", 1)
+        old = [p for p, raw in self.objects(PODS).items() if p.startswith(f"{name}-")]
+        if self.mode == "ready":
+            for pod in old:
+                self.server.objects[PODS, NS, pod].delete()
+            for i in range(wanted):
+                self._pod(f"{name}-{labels[TEMPLATE_LABEL]}-{i}", labels, ready=True)
+            status = {
+                "observedGeneration": generation,
+                "replicas": wanted,
+                "updatedReplicas": wanted,
+                "readyReplicas": wanted,
+                "availableReplicas": wanted,
+            }
+        else:  # one new pod that cannot run; the old ones keep serving
+            self._pod(f"{name}-{labels[TEMPLATE_LABEL]}-0", labels, ready=False)
+            status = {
+                "observedGeneration": generation,
+                "replicas": len(old) + 1,
+                "updatedReplicas": 1,
+                "readyReplicas": len(old),
+                "availableReplicas": len(old),
+            }
+        self.server.objects[DEPLOYMENTS, NS, name].patch({"status": status})
+
+    def _pod(self, pod: str, labels: dict[str, str], ready: bool) -> None:
+        server_status: dict[str, Any] = {
+            "name": "server",
+            "ready": ready,
+            "restartCount": 0,
+            "image": "modelhub:test",
+            "imageID": "",
+            "state": {"running": {"startedAt": "2026-11-22T10:00:00Z"}},
+        }
+        if self.mode == "crash":
+            server_status["restartCount"] = 4
+            server_status["state"] = {
+                "waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": "back-off 1m20s restarting failed container=server",
+                }
+            }
+            server_status["lastState"] = {
+                "terminated": {
+                    "exitCode": 3,
+                    "reason": "Error",
+                    "message": "MODELHUB-FAILED fraud@v0.0.9: IntegrityError: md5 mismatch",
+                }
+            }
+        elif self.mode == "pull":
+            server_status["state"] = {
+                "waiting": {
+                    "reason": "ImagePullBackOff",
+                    "message": 'Back-off pulling image "nope/modelhub:404"',
+                }
+            }
+        self.server.objects[PODS, NS, pod] = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": pod, "namespace": NS, "labels": dict(labels)},
+            "status": {
+                "phase": "Running" if ready else "Pending",
+                "startTime": "2026-11-22T10:00:00Z",
+                "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                "containerStatuses": [server_status],
+            },
+        }
+
+
+def spec(version: str = "v0.0.1", **changes: Any) -> DeploymentSpec:
+    return DeploymentSpec(
+        name="fraud",
+        model="fraud",
+        ref=f"fraud@{version}",
+        version=version,
+        target="kubernetes",
+        replicas=2,
+        port=8080,
+    ).replace(**changes)
+
+
+def image_options(**changes: Any) -> dict[str, Any]:
+    return {"namespace": NS, "source": "image", "image": "modelhub:test", **changes}
+
+
+@pytest.fixture
+def api_factory(kmock: ApiServer):
+    url = str(kmock.url).rstrip("/")
+    return lambda options: client.ApiClient(client.Configuration(host=url))
+
+
+@pytest.fixture
+def k8s(hub, api_factory) -> KubernetesBackend:
+    k8s = KubernetesBackend(hub.registry, client_factory=api_factory)
+    k8s.poll_interval = 0.01
+    k8s.options_store.save("fraud", KubernetesOptions.from_dict(image_options()))
+    return k8s
+
+
+def args_of(deployment: dict[str, Any]) -> list[str]:
+    return deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+pytestmark = pytest.mark.kmock(cls=ApiServer)
+
+
+@pytest.mark.asyncio
+async def test_create_update_rollback_delete(kmock, k8s):
+    async with Cluster(kmock) as cluster:
+        await asyncio.to_thread(k8s.apply, spec("v0.0.1"), 10)
+        deployment = cluster.objects(DEPLOYMENTS)["fraud"]
+        assert args_of(deployment)[0] == "fraud@v0.0.1"
+        assert deployment["spec"]["replicas"] == 2
+        assert set(cluster.objects(SERVICES)) == {"fraud"}
+        status = await asyncio.to_thread(k8s.status, spec("v0.0.1"), 1)
+        assert (status.phase, status.serving_version, status.ready_replicas) == (
+            "running",
+            "v0.0.1",
+            2,
+        )
+        assert status.endpoint == "http://fraud.ml.svc:80"
+
+        # update: a patch of the same objects, a new generation, a rollout
+        await asyncio.to_thread(k8s.apply, spec("v0.0.2", replicas=3), 10)
+        deployment = cluster.objects(DEPLOYMENTS)["fraud"]
+        assert deployment["metadata"]["generation"] == 2
+        assert args_of(deployment)[0] == "fraud@v0.0.2"
+        assert deployment["spec"]["replicas"] == 3
+        status = await asyncio.to_thread(k8s.status, spec("v0.0.2", replicas=3), 2)
+        assert {r.version for r in status.replicas} == {"v0.0.2"}
+        assert len(status.replicas) == 3
+
+        # rollback: the earlier spec, applied again
+        await asyncio.to_thread(k8s.rollback, spec("v0.0.1"), 10)
+        deployment = cluster.objects(DEPLOYMENTS)["fraud"]
+        assert args_of(deployment)[0] == "fraud@v0.0.1"
+        assert deployment["metadata"]["generation"] == 3
+
+        # delete is idempotent: the second one finds nothing (404s) and says so
+        assert await asyncio.to_thread(k8s.delete, "fraud") is True
+        assert cluster.objects(DEPLOYMENTS) == {} and cluster.objects(SERVICES) == {}
+        assert await asyncio.to_thread(k8s.delete, "fraud") is False
+        status = await asyncio.to_thread(k8s.status, spec("v0.0.1"), 3)
+        assert status.phase == "stopped" and status.replicas == ()
+
+
+@pytest.mark.asyncio
+async def test_objects_that_exist_already_are_patched(kmock, k8s):
+    """A 409 on create (objects left by an earlier run, or made by hand) becomes a patch."""
+    stale = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "fraud", "namespace": NS, "generation": 7},
+        "spec": {"replicas": 9, "template": {"metadata": {"labels": {}}, "spec": {}}},
+    }
+    kmock.objects[DEPLOYMENTS, NS, "fraud"] = stale
+    kmock.objects[SERVICES, NS, "fraud"] = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "fraud", "namespace": NS},
+        "spec": {"ports": [{"port": 1234}]},
+    }
+    async with Cluster(kmock) as cluster:
+        await asyncio.to_thread(k8s.apply, spec(), 10)
+        deployment = cluster.objects(DEPLOYMENTS)["fraud"]
+        assert deployment["metadata"]["generation"] == 8
+        assert deployment["spec"]["replicas"] == 2
+        assert args_of(deployment)[0] == "fraud@v0.0.1"
+        assert cluster.objects(SERVICES)["fraud"]["spec"]["ports"][0]["port"] == 80
+    creates = [r for r in kmock if r.action == enums.action.CREATE]
+    patches = [r for r in kmock if r.action == enums.action.UPDATE]
+    assert len(creates) == 2 and len(patches) == 2  # both objects: 409, then patched
+
+
+@pytest.mark.asyncio
+async def test_the_autoscaler_comes_and_goes_with_its_option(kmock, k8s):
+    k8s.options_store.save("fraud", KubernetesOptions.from_dict(image_options(hpa_max=5)))
+    async with Cluster(kmock) as cluster:
+        await asyncio.to_thread(k8s.apply, spec(), 10)
+        hpa = cluster.objects(HPAS)["fraud"]
+        assert hpa["spec"]["maxReplicas"] == 5
+        assert "replicas" not in cluster.objects(DEPLOYMENTS)["fraud"]["spec"]
+        k8s.options_store.save("fraud", KubernetesOptions.from_dict(image_options()))
+        await asyncio.to_thread(k8s.apply, spec(), 10)
+        assert cluster.objects(HPAS) == {}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("mode", "reason", "words"),
+    [
+        ("crash", "CrashLoopBackOff", "MODELHUB-FAILED fraud@v0.0.9: IntegrityError"),
+        ("pull", "ImagePullBackOff", 'Back-off pulling image "nope/modelhub:404"'),
+    ],
+)
+async def test_a_failed_rollout_says_why_and_the_old_pods_serve(kmock, k8s, mode, reason, words):
+    async with Cluster(kmock) as cluster:
+        await asyncio.to_thread(k8s.apply, spec("v0.0.1"), 10)
+        cluster.mode = mode
+        with pytest.raises(BackendError) as info:
+            await asyncio.to_thread(k8s.apply, spec("v0.0.9"), 10)
+        message = str(info.value)
+        assert "fraud@v0.0.9" in message and reason in message and words in message
+        assert "rollback" in message
+        status = await asyncio.to_thread(k8s.status, spec("v0.0.9"), 2)
+        assert status.phase == "degraded"  # the two old pods still answer
+        assert status.serving_version == "v0.0.1"
+        assert reason in (status.last_error or "")
+        failing = [r for r in status.replicas if r.health != "ready"]
+        assert [r.state for r in failing] == [reason]
+
+
+@pytest.mark.asyncio
+async def test_a_rollout_that_never_progresses_times_out(kmock, k8s):
+    async with Cluster(kmock) as cluster:
+        cluster.mode = "idle"
+        with pytest.raises(BackendError, match="not ready after"):
+            await asyncio.to_thread(k8s.apply, spec(), 0.2)
+
+
+@pytest.mark.asyncio
+async def test_logs_of_every_pod(kmock, k8s):
+    async with Cluster(kmock):
+        await asyncio.to_thread(k8s.apply, spec(replicas=1), 10)
+        (pod,) = [name for (res, _, name) in kmock.objects if res == PODS]
+        kmock[f"get /api/v1/namespaces/{NS}/pods/{pod}/log"] << b"loaded fraud@v0.0.1\nready\n"
+        lines = await asyncio.to_thread(k8s.logs, "fraud", 10)
+    assert lines == [f"[{pod}] loaded fraud@v0.0.1", f"[{pod}] ready"]
+    assert (await asyncio.to_thread(k8s.logs, "fraud", 1)) == [f"[{pod}] ready"]
+
+
+def traffic(kind: str) -> TrafficPolicy:
+    zero = {"challenger": 0.0, "champion": 1.0}
+    return TrafficPolicy(
+        kind=kind,
+        experiment="exp-1",
+        challengers={"challenger": "v0.0.2"},
+        weights=zero if kind in ("shadow", "bluegreen") else {"challenger": 0.1, "champion": 0.9},
+        steps=(0.1, 1.0) if kind == "canary" else (),
+    )
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("kind", ["split", "canary", "bluegreen"])
+async def test_policies_it_cannot_honour_are_refused_before_any_call(kmock, k8s, kind):
+    with pytest.raises(InvalidArgument, match=f"cannot run a {kind} experiment"):
+        await asyncio.to_thread(k8s.apply, spec(traffic=traffic(kind)), 10)
+    assert list(kmock) == []
+
+
+@pytest.mark.asyncio
+async def test_a_shadow_runs_in_every_pod(kmock, k8s):
+    async with Cluster(kmock) as cluster:
+        await asyncio.to_thread(k8s.apply, spec(traffic=traffic("shadow")), 10)
+        args = args_of(cluster.objects(DEPLOYMENTS)["fraud"])
+    assert json.loads(args[args.index("--traffic") + 1])["kind"] == "shadow"
+
+
+# -- through the hub: deploy, update, rollback, stop (its git history is the revision list) --------
+@pytest.fixture
+def k8s_hub(hub, classifier, api_factory, monkeypatch):
+    hub.register(classifier, "fraud")
+    hub.register(classifier, "fraud")
+    monkeypatch.setattr(backend, "connect", api_factory)
+    monkeypatch.setattr(KubernetesBackend, "poll_interval", 0.01)
+    return hub
+
+
+@pytest.mark.asyncio
+async def test_the_hub_deploys_updates_rolls_back_and_stops(kmock, k8s_hub):
+    hub = k8s_hub
+    async with Cluster(kmock) as cluster:
+        status = await asyncio.to_thread(
+            lambda: hub.deploy(
+                "fraud@v0.0.1", target="kubernetes", replicas=2, target_options=image_options()
+            )
+        )
+        assert (status.target, status.phase, status.serving_version) == (
+            "kubernetes",
+            "running",
+            "v0.0.1",
+        )
+        with pytest.raises(InvalidArgument, match="already runs"):
+            await asyncio.to_thread(
+                lambda: hub.deploy("fraud", target="kubernetes", target_options=image_options())
+            )
+        await asyncio.to_thread(hub.update, "fraud", "v0.0.2")
+        assert args_of(cluster.objects(DEPLOYMENTS)["fraud"])[0] == "fraud@v0.0.2"
+        status = await asyncio.to_thread(hub.rollback, "fraud")
+        assert args_of(cluster.objects(DEPLOYMENTS)["fraud"])[0] == "fraud@v0.0.1"
+        assert (status.revision, status.serving_version) == (3, "v0.0.1")
+        assert [r.version for r in hub.revisions("fraud")] == ["v0.0.1", "v0.0.2", "v0.0.1"]
+        assert await asyncio.to_thread(hub.stop, "fraud") is True
+        assert cluster.objects(DEPLOYMENTS) == {}
+        assert await asyncio.to_thread(hub.stop, "fraud") is False
+    # only names were recorded: the options live in the ignored runtime folder
+    tracked = hub.registry.git.run("ls-files")
+    assert ".modelhub" not in tracked
+    with pytest.raises(InvalidArgument, match="takes no target options"):
+        hub.deploy("fraud", target="local", target_options={"namespace": "x"})

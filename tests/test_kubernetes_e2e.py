@@ -1,0 +1,90 @@
+"""End to end on a live cluster (kind, minikube, a real one): deploy, update, a failed rollout
+reported with the pod's reason, rollback, logs, stop twice.
+
+Deselected unless a cluster is configured; see README "Kubernetes target" for running it with
+kind. It needs:
+
+- a kubeconfig (``KUBECONFIG``, or ``~/.kube/config``) whose current context (or
+  ``MODELHUB_K8S_CONTEXT``) is the cluster;
+- ``MODELHUB_K8S_IMAGE``: an image with jupyter-modelhub, git and dvc that the cluster can run
+  (``kind load docker-image IMAGE``);
+- ``MODELHUB_K8S_HUB``: a hub whose versions pods can fetch: its ``origin`` git remote and its
+  DVC remote reachable from the cluster (``MODELHUB_K8S_SECRET`` names a Secret with the
+  remote's credentials), or, with ``MODELHUB_K8S_SOURCE=image``, baked into the image at
+  ``MODELHUB_K8S_HUB_PATH`` (default ``/hub``). Its model ``MODELHUB_K8S_MODEL`` (default
+  ``fraud``) needs two versions, v0.0.1 and v0.0.2.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from jupyter_modelhub import Hub
+from jupyter_modelhub.errors import BackendError
+
+pytest.importorskip("kubernetes")
+
+
+def _kubeconfig() -> bool:
+    paths = os.environ.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
+    return any(Path(p).is_file() for p in paths.split(os.pathsep))
+
+
+pytestmark = [
+    pytest.mark.kubernetes,
+    pytest.mark.skipif(
+        not (_kubeconfig() and os.environ.get("MODELHUB_K8S_IMAGE")),
+        reason="needs a live cluster: a kubeconfig and MODELHUB_K8S_IMAGE (see README, "
+        "'Kubernetes target', to run it with kind)",
+    ),
+]
+
+MODEL = os.environ.get("MODELHUB_K8S_MODEL", "fraud")
+NAME = f"{MODEL}-e2e"
+
+
+@pytest.fixture
+def cluster_hub():
+    hub = Hub(os.environ["MODELHUB_K8S_HUB"])
+    options = {
+        "namespace": os.environ.get("MODELHUB_K8S_NAMESPACE", "default"),
+        "context": os.environ.get("MODELHUB_K8S_CONTEXT"),
+        "image": os.environ["MODELHUB_K8S_IMAGE"],
+        "image_pull_policy": "IfNotPresent",
+        "source": os.environ.get("MODELHUB_K8S_SOURCE", "dvc"),
+        "hub_path": os.environ.get("MODELHUB_K8S_HUB_PATH", "/hub"),
+        "secret": os.environ.get("MODELHUB_K8S_SECRET"),
+    }
+    hub.stop(NAME)
+    yield hub, {k: v for k, v in options.items() if v is not None}
+    hub.stop(NAME)
+
+
+def test_deploy_update_fail_rollback_stop_on_a_live_cluster(cluster_hub):
+    hub, options = cluster_hub
+    status = hub.deploy(
+        f"{MODEL}@v0.0.1", NAME, target="kubernetes", replicas=2, target_options=options
+    )
+    assert (status.phase, status.serving_version, status.ready_replicas) == ("running", "v0.0.1", 2)
+    status = hub.update(NAME, "v0.0.2", timeout=300)
+    assert status.serving_version == "v0.0.2"
+    assert all(r.version == "v0.0.2" for r in status.replicas if r.health == "ready")
+    assert hub.deployment_logs(NAME, 20) is not None
+
+    # a version whose pods cannot start: the rollout fails with the pod's reason, and the
+    # old pods keep serving
+    options_store = hub._deployments.backend("kubernetes").options_store  # type: ignore[attr-defined]
+    broken = options_store.get(NAME).replace(image="modelhub-e2e/does-not-exist:0")
+    options_store.save(NAME, broken)
+    with pytest.raises(BackendError, match=r"ImagePullBackOff|ErrImage|ProgressDeadline"):
+        hub.update(NAME, "v0.0.1", timeout=180)
+    assert hub.deployment(NAME).serving_version == "v0.0.2"
+
+    options_store.save(NAME, broken.replace(image=options["image"]))
+    status = hub.rollback(NAME, 2, timeout=300)
+    assert (status.phase, status.serving_version) == ("running", "v0.0.2")
+    assert hub.stop(NAME) is True
+    assert hub.stop(NAME) is False
