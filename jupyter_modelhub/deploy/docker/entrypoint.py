@@ -4,11 +4,12 @@ REF [--host H] [--port P] [model server options]``.
 Every container of a deployment runs with the host's network and serves the deployment's one
 port: this entrypoint binds it with ``SO_REUSEPORT`` (so the kernel spreads connections over
 the containers, and a new container can join the port before an old one leaves) and hands the
-listening socket to the model server with ``--fd``. It first loads the model (and any
-challenger of ``--traffic``) once, so a version that cannot load never joins the port: it
-writes the server's ``MODELHUB-FAILED <reason>`` line and exits 3 without taking a
-connection. The admin port (probes, ``/metrics``) is a free port of its own, kept in
-``ADMIN_PORT_FILE`` for the image's ``HEALTHCHECK`` (``--healthcheck``).
+listening socket to the model server with ``--fd``, running the server's program in this
+process as ``python -m`` would. It first loads the model (and any challenger of
+``--traffic``), so a version that cannot load never joins the port: it writes the server's
+``MODELHUB-FAILED <reason>`` line and exits 3 without taking a connection. The admin port
+(probes, ``/metrics``) is a free port of its own, kept in ``ADMIN_PORT_FILE`` for the image's
+``HEALTHCHECK`` (``--healthcheck``).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import argparse
 import http.client
 import json
 import os
+import runpy
 import socket
 import sys
 from pathlib import Path
 
-from ...serving.contract import EXIT_LOAD_FAILED, FAILED, server_command
+from ...serving.contract import EXIT_LOAD_FAILED, FAILED, SERVER_MODULE, server_command
 
 ADMIN_PORT_FILE = Path("/tmp/modelhub-admin-port")
 LISTEN_FD = 3
@@ -106,9 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.traffic:
         options["traffic"] = args.traffic
     command = server_command(args.ref, args.hub or os.environ.get("MODELHUB_HUB", "."), **options)
-    command[0] = sys.executable
-    os.execv(sys.executable, command + rest)
-    return 0  # not reached
+    # ``python -m jupyter_modelhub.modelserver ARGS`` in this process: the same program and
+    # contract as an exec, without importing numpy, scikit-learn… a second time
+    sys.argv = [SERVER_MODULE, *command[3:], *rest]
+    runpy.run_module(SERVER_MODULE, run_name="__main__", alter_sys=True)
+    return 0  # the server exits through SystemExit with its own code
 
 
 if __name__ == "__main__":
