@@ -43,6 +43,10 @@ class ABReportWidget(widgets.VBox):
         initial: ExperimentAnalysis | None = None,
         refresh_seconds: float | None = None,
     ) -> None:
+        # first: Widget.__del__ calls close() even when __init__ failed (load() raising)
+        self._task: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
         self._load = load
         self.analysis = initial if initial is not None else load()
         self.history: dict[str, list[tuple[int, float]]] = {}
@@ -55,9 +59,6 @@ class ABReportWidget(widgets.VBox):
         self.controls = widgets.HBox([self.button, self.status])
         super().__init__([self.summary, self.figure, self.controls])
         self._show(self.analysis)
-        self._task: asyncio.Task[None] | None = None
-        self._thread: threading.Thread | None = None
-        self._closed = threading.Event()
         if refresh_seconds is not None:
             self._start_timer(refresh_seconds)
 
@@ -135,8 +136,10 @@ class ABReportWidget(widgets.VBox):
             self._task.cancel()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
-        for child in (self.summary, self.figure, self.button, self.status, self.controls):
-            child.close()
+        for name in ("summary", "figure", "button", "status", "controls"):
+            child = getattr(self, name, None)
+            if child is not None:
+                child.close()
         super().close()
 
     def __repr__(self) -> str:
