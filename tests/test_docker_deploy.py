@@ -275,6 +275,10 @@ def test_shadow_runs_in_the_containers_and_split_is_refused(
     docker_hub: Hub, images, docker_client
 ) -> None:
     status = docker_hub.deploy("fraud@v0.0.1", "shadowed", target="docker")
+    port = int(status.endpoint.rsplit(":", 1)[1])
+    with pytest.raises(BackendError, match=f"Port {port} is served by the docker deployment"):
+        docker_hub.deploy("fraud@v0.0.2", "intruder", target="docker", port=port)
+    docker_hub.stop("intruder")
     revisions = len(docker_hub.revisions("shadowed"))
     with pytest.raises(InvalidArgument, match="docker target cannot run a split"):
         docker_hub.ab_start("shadowed", "v0.0.2", kind="split")

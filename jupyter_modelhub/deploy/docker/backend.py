@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -161,6 +162,7 @@ class DockerBackend(DeploymentBackend):
         current = [c for c in old if c.labels.get(LABEL_SPEC) == digest and _running(c)]
         if len(current) == spec.replicas and len(old) == spec.replicas:
             return  # already serving this spec
+        self._check_port(spec, old)
         self.runtime(spec.name).create()
         token = secrets.token_hex(3)
         started: list[Any] = []
@@ -179,6 +181,31 @@ class DockerBackend(DeploymentBackend):
                 container.update(restart_policy={"Name": "unless-stopped"})
         with ThreadPoolExecutor(max_workers=max(1, min(len(old), 8))) as pool:
             list(pool.map(lambda c: self._remove(c, save_logs=True), old))
+
+    def _check_port(self, spec: DeploymentSpec, old: list[Any]) -> None:
+        """Refuse a port that something else serves: ``SO_REUSEPORT`` would otherwise let two
+        deployments share it, each answering part of the other's requests."""
+        others = self.client.containers.list(
+            filters={"label": [LABEL_DEPLOYMENT, f"modelhub.port={spec.port}"]}
+        )
+        taken = [c for c in others if c not in old]
+        if taken:
+            owner = taken[0].labels.get(LABEL_DEPLOYMENT)
+            raise BackendError(
+                f"Port {spec.port} is served by the docker deployment {owner!r}.",
+                hint="Choose another --port (or none to pick a free one).",
+            )
+        if old:
+            return  # our own containers hold it
+        family = socket.AF_INET6 if ":" in spec.host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe_socket:
+            try:
+                probe_socket.bind((spec.host, spec.port or 0))
+            except OSError as exc:
+                raise BackendError(
+                    f"Cannot serve on {spec.host}:{spec.port}: {exc.strerror or exc}.",
+                    hint="Choose another --port (or none to pick a free one).",
+                ) from exc
 
     def _run(self, spec: DeploymentSpec, image: str, digest: str, token: str, slot: int) -> Any:
         runtime = self.runtime(spec.name)
