@@ -297,3 +297,25 @@ def test_shadow_runs_in_the_containers_and_split_is_refused(
     (container,) = labelled(docker_client, "shadowed")
     assert "--traffic" not in container.attrs["Args"]
     assert docker_hub.stop("shadowed") is True
+
+
+def test_build_from_a_terminal(
+    docker_hub: Hub, images, docker_client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jupyter_modelhub import cli
+
+    hub = str(docker_hub.path)
+    assert cli.main(["--hub", hub, "build", "fraud@v0.0.1", "--base-image", "nowhere:1"]) == 2
+    out, err = capsys.readouterr()
+    assert "The base image nowhere:1 is not in the Docker engine" in out + err
+    assert "Traceback" not in out + err
+
+    # the image of v0.0.2 exists: a rebuild under another tag is the model's layer only
+    code = cli.main(["--hub", hub, "build", "fraud@v0.0.2", "--tag", "fraud-api:test", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    built = json.loads(out)
+    assert built["tag"] == "fraud-api:test" and built["versions"] == ["v0.0.2"]
+    assert built["cached_steps"] >= 8
+    assert "Step 1/" in err  # the engine's output, streamed on stderr
+    docker_client.images.remove("fraud-api:test")
