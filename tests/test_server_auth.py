@@ -53,6 +53,11 @@ EXAMPLES = {
     "deployments/([^/]+)/experiment/advance": "deployments/fraud/experiment/advance",
     "deployments/([^/]+)/experiment/report": "deployments/fraud/experiment/report",
     "deployments/([^/]+)/experiment/shadow": "deployments/fraud/experiment/shadow",
+    "deployments/([^/]+)/drift": "deployments/fraud/drift",
+    "deployments/([^/]+)/drift.html": "deployments/fraud/drift.html",
+    "deployments/([^/]+)/monitor": "deployments/fraud/monitor",
+    "alerts/rules": "alerts/rules",
+    "alerts/grafana": "alerts/grafana",
     "(.*)": "no/such/endpoint",
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -422,6 +423,100 @@ class ExperimentShadowHandler(ModelHubHandler):
         self.reply(report.to_dict())
 
 
+class DriftHandler(ModelHubHandler):
+    def drift_options(self) -> dict[str, Any]:
+        """``Hub.drift``'s keyword arguments from the query (the hub checks their values)."""
+        options: dict[str, Any] = {
+            key: self.get_argument(key, None) or None
+            for key in ("window", "since", "until", "over_time", "step")
+        }
+        drift = {
+            key: value for key in ("test", "correction") if (value := self.get_argument(key, None))
+        }
+        options["options"] = drift or None
+        options["all_versions"] = parsing.query_bool(
+            self.get_argument("all_versions", None), "all_versions", default=False
+        )
+        return options
+
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        """Drift of the requests the deployment logged against its version's reference data:
+        features sorted by drift, with the histograms the dashboards draw."""
+        options = self.drift_options()
+        drift = await self.run(lambda hub: hub.drift(name, **options))
+        self.reply(drift.to_dict())
+
+
+class DriftHtmlHandler(DriftHandler):
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        """The same drift as one self-contained HTML page, to share."""
+        options = self.drift_options()
+        page = await self.run(lambda hub: hub.drift_html(name, **options))
+        self.finish(page, set_content_type="text/html; charset=UTF-8")
+
+
+#: the longest measurement ``/monitor`` waits for (seconds)
+MAX_MONITOR_INTERVAL = 10.0
+
+
+class MonitorHandler(ModelHubHandler):
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        """Health per variant over ``interval`` seconds (default 1): requests/s, error rate,
+        p50/p99 latency, batch size; and each replica's health."""
+        interval = parsing.query_float(self.get_argument("interval", None), "interval", default=1)
+        if not 0 < interval <= MAX_MONITOR_INTERVAL:
+            raise InvalidArgument(
+                f"The query argument interval={interval:g} must be in (0, {MAX_MONITOR_INTERVAL:g}]."
+            )
+
+        def measure(hub: Hub) -> dict[str, Any]:
+            points = hub.monitor(name, interval=interval)
+            status = hub.deployment(name)
+            return {
+                "name": name,
+                "health": [p.to_dict() for p in points],
+                "replicas": [r.to_dict() for r in status.replicas],
+            }
+
+        self.reply(await self.run(measure))
+
+
+class AlertsHandler(ModelHubHandler):
+    def deployments(self) -> list[str] | None:
+        return self.get_arguments("deployment") or None
+
+
+class AlertRulesHandler(AlertsHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        """Prometheus alerting rules (YAML) on error rate, p99 latency and drift share."""
+        from ..monitoring.alerts import AlertThresholds
+
+        given: dict[str, Any] = {
+            field: parsing.query_float(self.get_argument(key, None), key, default=math.nan)
+            for key, field in (
+                ("error_rate", "error_rate"),
+                ("p99", "p99_latency_seconds"),
+                ("drift_share", "drift_share"),
+            )
+        }
+        thresholds = AlertThresholds(**{k: v for k, v in given.items() if not math.isnan(v)})
+        deployments = self.deployments()
+        rules = await self.run(lambda hub: hub.alert_rules(deployments, thresholds))
+        self.finish(rules, set_content_type="text/yaml; charset=UTF-8")
+
+
+class AlertGrafanaHandler(AlertsHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        """A Grafana dashboard (JSON model) of the deployments' health and drift share."""
+        deployments = self.deployments()
+        self.reply(await self.run(lambda hub: hub.grafana_dashboard(deployments)))
+
+
 class UnknownEndpointHandler(ModelHubHandler):
     """A JSON 404 for any other path under the API, instead of an HTML page.
 
@@ -481,5 +576,10 @@ def routes() -> list[tuple[str, type[ModelHubHandler]]]:
         (rf"/{api}/deployments/{segment}/experiment/advance", ExperimentAdvanceHandler),
         (rf"/{api}/deployments/{segment}/experiment/report", ExperimentReportHandler),
         (rf"/{api}/deployments/{segment}/experiment/shadow", ExperimentShadowHandler),
+        (rf"/{api}/deployments/{segment}/drift", DriftHandler),
+        (rf"/{api}/deployments/{segment}/drift.html", DriftHtmlHandler),
+        (rf"/{api}/deployments/{segment}/monitor", MonitorHandler),
+        (rf"/{api}/alerts/rules", AlertRulesHandler),
+        (rf"/{api}/alerts/grafana", AlertGrafanaHandler),
         (rf"/{api}/(.*)", UnknownEndpointHandler),
     ]
