@@ -268,6 +268,9 @@ def test_a_version_that_cannot_load_leaves_the_old_one_serving(
     assert infer(status.endpoint)["model_version"] == "v0.0.2"
     assert {c.labels["modelhub.version"] for c in labelled(docker_client, "fraud")} == {"v0.0.2"}
     assert any("flaky_models" in line for line in docker_hub.deployment_logs("fraud"))
+    after = docker_hub.deployment("fraud")
+    assert after.phase == "running" and after.serving_version == "v0.0.2"
+    assert "flaky_models" in (after.last_error or "")  # the failed update, as for local
     docker_hub.stop("fraud")
 
 

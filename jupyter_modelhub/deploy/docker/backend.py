@@ -156,6 +156,17 @@ class DockerBackend(DeploymentBackend):
     # -- apply -----------------------------------------------------------------------------------
     def apply(self, spec: DeploymentSpec, timeout: float | None = None) -> None:
         self.check_traffic(spec)
+        runtime = self.runtime(spec.name)
+        try:
+            self._apply(spec, timeout)
+        except BackendError as exc:
+            # kept for ``status`` (the containers that failed are gone)
+            runtime.create()
+            runtime.write_state({"update": {"result": "failed", "error": str(exc)}})
+            raise
+        runtime.write_state({"update": {"result": "ok", "version": spec.version}})
+
+    def _apply(self, spec: DeploymentSpec, timeout: float | None) -> None:
         image = self.image_for(spec)
         digest = spec_digest(spec)
         old = self._containers(spec.name)
@@ -166,12 +177,13 @@ class DockerBackend(DeploymentBackend):
         self.runtime(spec.name).create()
         token = secrets.token_hex(3)
         started: list[Any] = []
-        deadline = time.monotonic() + (timeout or READY_TIMEOUT)
+        timeout = timeout or READY_TIMEOUT
+        deadline = time.monotonic() + timeout
         try:
             for slot in range(spec.replicas):
                 started.append(self._run(spec, image, digest, token, slot))
             for container in started:
-                self._wait_ready(spec, container, deadline)
+                self._wait_ready(spec, container, deadline, timeout)
         except BaseException:
             for container in started:
                 self._remove(container, save_logs=True)
@@ -245,7 +257,9 @@ class DockerBackend(DeploymentBackend):
         except docker.errors.DockerException as exc:
             raise BackendError(f"Docker could not start a container of {image}: {exc}") from exc
 
-    def _wait_ready(self, spec: DeploymentSpec, container: Any, deadline: float) -> None:
+    def _wait_ready(
+        self, spec: DeploymentSpec, container: Any, deadline: float, timeout: float
+    ) -> None:
         """Return once ``container`` announced READY and answers ready; else raise with the
         server's own reason."""
         while True:
@@ -265,7 +279,7 @@ class DockerBackend(DeploymentBackend):
                 )
             if time.monotonic() > deadline:
                 raise BackendError(
-                    f"Deployment {spec.name} is not ready after {READY_TIMEOUT:.0f} s.",
+                    f"Deployment {spec.name} is not ready after {timeout:.0f} s.",
                     hint=f"See `modelhub logs {spec.name}`.",
                 )
             time.sleep(POLL_INTERVAL)
@@ -289,12 +303,13 @@ class DockerBackend(DeploymentBackend):
         digest = spec_digest(spec)
         serving = [r for (c, _), r in zip(rows, replicas, strict=True) if r.health == "ready"]
         current = [c for c, _ in rows if c.labels.get(LABEL_SPEC) == digest]
+        update = self.runtime(spec.name).read_state().get("update") or {}
+        failed = update.get("result") == "failed"
         phase: Phase
-        last_error = None
         if not containers:
-            phase = "stopped"
-        elif len(current) != len(containers):
-            phase = "updating"
+            phase = "failed" if failed else "stopped"
+        elif len(current) != len(containers) and not (failed and not current):
+            phase = "updating"  # a rollout is under way (after a failed one, the old serve)
         elif len(serving) >= spec.replicas:
             phase = "running"
         elif serving:
@@ -302,8 +317,9 @@ class DockerBackend(DeploymentBackend):
         else:
             phase = "starting" if any(_running(c) for c, _ in rows) else "failed"
         errors = [r.last_error for r in replicas if r.last_error]
-        if errors:
-            last_error = errors[-1]
+        if failed:
+            errors.append(str(update.get("error")))
+        last_error = errors[-1] if errors else None
         return DeploymentStatus(
             name=spec.name,
             target=self.target,
