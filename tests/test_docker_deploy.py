@@ -299,6 +299,13 @@ def test_shadow_runs_in_the_containers_and_split_is_refused(
     docker_hub.ab_stop("shadowed")
     (container,) = labelled(docker_client, "shadowed")
     assert "--traffic" not in container.attrs["Args"]
+    # the image's HEALTHCHECK asks the server's admin port (first check after 5 s)
+    deadline = time.monotonic() + 20
+    while container.attrs["State"]["Health"]["Status"] != "healthy":
+        assert time.monotonic() < deadline, container.attrs["State"]["Health"]
+        time.sleep(0.5)
+        container.reload()
+    assert "(healthy)" in docker_hub.deployment("shadowed").replicas[0].state
     assert docker_hub.stop("shadowed") is True
 
 
