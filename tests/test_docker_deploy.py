@@ -95,7 +95,15 @@ def docker_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        _unmount_under(root)  # dockerd leaves exec/netns/default mounted
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _unmount_under(root: Path) -> None:
+    mounts = Path("/proc/mounts").read_text().splitlines()
+    for point in sorted((m.split()[1] for m in mounts), reverse=True):
+        if point.startswith(f"{root}/"):
+            subprocess.run(["umount", "-l", point], check=False)
 
 
 @pytest.fixture(scope="session")
@@ -329,3 +337,25 @@ def test_build_from_a_terminal(
     assert built["cached_steps"] >= 8
     assert "Step 1/" in err  # the engine's output, streamed on stderr
     docker_client.images.remove("fraud-api:test")
+
+
+def test_another_hubs_version_of_the_same_name_gets_its_own_image(
+    images, docker_client, tmp_path: Path
+) -> None:
+    """``modelhub/fraud:v0.0.1`` of another hub holds other weights: it is not reused."""
+    from sklearn.linear_model import LogisticRegression
+
+    from jupyter_modelhub.deploy.docker import DockerBackend
+    from jupyter_modelhub.deploy.spec import DeploymentSpec
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(100, 4))
+    other = Hub.init(tmp_path / "other")
+    other.register(LogisticRegression().fit(X, (X[:, 1] > 0).astype(int)), "fraud", sample=X)
+    backend = DockerBackend(other.registry, client=docker_client)
+    spec = DeploymentSpec("fraud", "fraud", "fraud@v0.0.1", "v0.0.1", target="docker")
+    image_id = backend.image_for(spec)
+    assert image_id != images["v0.0.1"].image_id
+    labels = docker_client.images.get(image_id).labels
+    assert labels["modelhub.artifacts"] == f"v0.0.1={other.show('fraud').meta.artifact.md5}"
+    assert backend.image_for(spec) == image_id  # now found, not built again

@@ -46,7 +46,7 @@ from ..records import DeploymentStatus, Phase, ReplicaStatus
 from ..runtime import RuntimeFolder
 from ..spec import DeploymentSpec
 from .context import IMAGE_LOG_DIR, default_tag
-from .images import BuiltImage, build_image, default_base_image, image_exists
+from .images import BuiltImage, build_image, default_base_image, find_image
 
 READY_TIMEOUT = 120.0
 POLL_INTERVAL = 0.05
@@ -135,23 +135,29 @@ class DockerBackend(DeploymentBackend):
         )
 
     def image_for(self, spec: DeploymentSpec) -> str:
-        """The tag of the image serving the spec's variants, built now if it is not there."""
+        """The id of the image serving the spec's variants (the same bytes as the hub's),
+        built now if the engine has none."""
         variants = spec.variants
         champion = variants.pop(CHAMPION, spec.version)
-        versions = [champion, *sorted(set(variants.values()) - {champion})]
-        tag = default_tag(spec.model, versions)
-        if not image_exists(self.client, tag):
-            log = self.runtime(spec.name)
-            log.create()
-            with open(log.log_file, "a", encoding="utf-8") as out:
-                self.build(
-                    f"{spec.model}@{champion}",
-                    challengers=tuple(versions[1:]),
-                    tag=tag,
-                    base_image=default_base_image(),
-                    progress=lambda line: print(f"[build] {line}", file=out, flush=True),
-                )
-        return tag
+        names = [champion, *sorted(set(variants.values()) - {champion})]
+        versions = [self.registry.show(f"{spec.model}@{v}") for v in names]
+        tag = default_tag(spec.model, names)
+        found = find_image(self.client, tag, versions)
+        if found is not None:
+            return found
+        log = self.runtime(spec.name)
+        log.create()
+        with open(log.log_file, "a", encoding="utf-8") as out:
+            built = build_image(
+                self.client,
+                self.registry,
+                versions,
+                hub_id=self.hub_id,
+                tag=tag,
+                base_image=default_base_image(),
+                progress=lambda line: print(f"[build] {line}", file=out, flush=True),
+            )
+        return built.image_id
 
     # -- apply -----------------------------------------------------------------------------------
     def apply(self, spec: DeploymentSpec, timeout: float | None = None) -> None:

@@ -52,13 +52,22 @@ def default_base_image() -> str:
     return os.environ.get(BASE_IMAGE_ENV) or DEFAULT_BASE_IMAGE
 
 
-def image_labels(model: str, versions: Sequence[str], hub_id: str) -> dict[str, str]:
+def artifacts_label(versions: Sequence[ModelVersion]) -> str:
+    """What an image serves, by content: ``v0.0.2=<md5>,…``. Two hubs may both have a
+    ``fraud@v0.0.1``; an image is reused only for the same bytes."""
+    return ",".join(f"{v.version}={v.meta.artifact.md5}" for v in versions)
+
+
+def image_labels(versions: Sequence[ModelVersion], hub_id: str) -> dict[str, str]:
+    model = versions[0].name
+    names = [v.version for v in versions]
     return {
         "modelhub.model": model,
-        "modelhub.version": versions[0],
-        "modelhub.versions": ",".join(versions),
+        "modelhub.version": names[0],
+        "modelhub.versions": ",".join(names),
+        "modelhub.artifacts": artifacts_label(versions),
         "modelhub.hub": hub_id,
-        "org.opencontainers.image.title": f"{model} {versions[0]}",
+        "org.opencontainers.image.title": f"{model} {names[0]}",
         "org.opencontainers.image.vendor": "jupyter-modelhub",
     }
 
@@ -102,7 +111,7 @@ def build_image(
             f"Building {tag} from {base_image} ({', '.join(context.requirements) or 'no extra packages'})"
         )
         image_id, steps, cached = _stream_build(
-            client, str(context.path), tag, image_labels(model, names, hub_id), say
+            client, str(context.path), tag, image_labels(versions, hub_id), say
         )
     seconds = time.monotonic() - started
     image = client.images.get(image_id)
@@ -165,11 +174,14 @@ def _stream_build(
     return image_id, steps, cached
 
 
-def image_exists(client: Any, tag: str) -> bool:
+def find_image(client: Any, tag: str, versions: Sequence[ModelVersion]) -> str | None:
+    """The id of the image ``tag`` if it serves exactly ``versions`` (the same bytes)."""
     try:
-        client.images.get(tag)
+        image = client.images.get(tag)
     except Exception as exc:
         if type(exc).__name__ == "ImageNotFound":
-            return False
+            return None
         raise BackendError(f"The Docker engine did not answer: {exc}") from exc
-    return True
+    if (image.labels or {}).get("modelhub.artifacts") != artifacts_label(versions):
+        return None
+    return str(image.id)
