@@ -175,19 +175,13 @@ class LocalBackend(DeploymentBackend):
             last_error = update.get("error")
         if not running and state.get("phase") not in (None, "stopped", "failed"):
             last_error = _supervisor_gone(state, _orphan_replicas(self.registry.root, spec.name))
-        return DeploymentStatus(
-            name=spec.name,
+        return DeploymentStatus.of(
+            spec,
             target=self.target,
-            model=spec.model,
-            ref=spec.ref,
-            endpoint=spec.endpoint,
-            desired_version=spec.version,
-            serving_version=state.get("serving_version") if running else None,
-            follow_stage=spec.follow_stage,
             revision=revision,
-            desired_replicas=spec.replicas,
             phase=phase,
             replicas=replicas,
+            serving_version=state.get("serving_version") if running else None,
             last_error=last_error,
         )
 

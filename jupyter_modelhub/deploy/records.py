@@ -57,6 +57,36 @@ class DeploymentStatus(Record):
     #: the deployment's experiment (running or ended), from its desired state
     traffic: TrafficPolicy | None = None
 
+    @classmethod
+    def of(
+        cls,
+        spec: DeploymentSpec,
+        *,
+        target: str,
+        revision: int,
+        phase: Phase,
+        replicas: tuple[ReplicaStatus, ...] = (),
+        serving_version: str | None = None,
+        last_error: str | None = None,
+        endpoint: str | None = None,
+    ) -> DeploymentStatus:
+        """The status of ``spec`` on a target: what the spec says, and what the target sees."""
+        return cls(
+            name=spec.name,
+            target=target,
+            model=spec.model,
+            ref=spec.ref,
+            endpoint=endpoint if endpoint is not None else spec.endpoint,
+            desired_version=spec.version,
+            serving_version=serving_version,
+            follow_stage=spec.follow_stage,
+            revision=revision,
+            desired_replicas=spec.replicas,
+            phase=phase,
+            replicas=replicas,
+            last_error=last_error,
+        )
+
     @property
     def ready_replicas(self) -> int:
         return sum(1 for r in self.replicas if r.health == "ready")

@@ -326,19 +326,13 @@ class DockerBackend(DeploymentBackend):
         if failed:
             errors.append(str(update.get("error")))
         last_error = errors[-1] if errors else None
-        return DeploymentStatus(
-            name=spec.name,
+        return DeploymentStatus.of(
+            spec,
             target=self.target,
-            model=spec.model,
-            ref=spec.ref,
-            endpoint=spec.endpoint,
-            desired_version=spec.version,
-            serving_version=serving[0].version if serving else None,
-            follow_stage=spec.follow_stage,
             revision=revision,
-            desired_replicas=spec.replicas,
             phase=phase,
             replicas=replicas,
+            serving_version=serving[0].version if serving else None,
             last_error=last_error,
         )
 

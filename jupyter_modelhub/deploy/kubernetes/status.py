@@ -222,18 +222,13 @@ def deployment_status(
         serving_version = (
             spec.version if spec.version in serving else Counter(serving).most_common(1)[0][0]
         )
-    return DeploymentStatus(
-        name=spec.name,
+    return DeploymentStatus.of(
+        spec,
         target=target,
-        model=spec.model,
-        ref=spec.ref,
-        endpoint=endpoint,
-        desired_version=spec.version,
-        serving_version=serving_version,
-        follow_stage=spec.follow_stage,
         revision=revision,
-        desired_replicas=spec.replicas,
         phase=phase,
         replicas=replicas,
+        serving_version=serving_version,
         last_error=last_error,
+        endpoint=endpoint,
     )
