@@ -891,18 +891,38 @@ def _alerts_run(args: argparse.Namespace, ctx: Context) -> Message:
             hint=f"Run it in a terminal: modelhub alerts run {' '.join(args.names)} --webhook URL",
         )
     hub = _hub(args)
+    gauges = None
+    if args.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        from .monitoring.metrics import DriftMetrics
+
+        gauges = DriftMetrics()
+        try:
+            start_http_server(args.metrics_port, addr="127.0.0.1", registry=gauges.registry)
+        except OSError as exc:
+            raise InvalidArgument(
+                f"Cannot serve the drift gauges on 127.0.0.1:{args.metrics_port}: {exc}.",
+                hint="Choose a free --metrics-port.",
+            ) from exc
     loop = hub.alert_loop(
         args.names,
         _notifiers(args),
         thresholds=_thresholds(args),
         interval=args.interval,
         drift_window=None if args.no_drift else _timedelta(args.drift_window),
+        drift_metrics=gauges,
     )
     rules = ", ".join(f"{r.signal} {r.op} {r.threshold:g}" for r in loop.evaluator.rules)
     print(
         f"Checking {', '.join(args.names)} every {args.interval:g} s ({rules}); Ctrl-C to stop.",
         flush=True,
     )
+    if args.metrics_port is not None:
+        print(
+            f"Drift gauges for Prometheus at http://127.0.0.1:{args.metrics_port}/metrics",
+            flush=True,
+        )
     sent = 0
     try:
         while args.checks is None or loop.ticks < args.checks:
@@ -1048,6 +1068,9 @@ def _add_monitoring_verbs(
                    help="drift of the requests of the last DURATION (default: 1h)")  # fmt: skip
     p.add_argument("--no-drift", action="store_true", help="no drift alert")
     p.add_argument("--checks", type=int, metavar="N", help="stop after N checks (cron jobs)")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="also serve the drift gauges (modelhub_feature_drift_score, "
+                   "modelhub_dataset_drift_share) for Prometheus on 127.0.0.1:PORT/metrics")  # fmt: skip
 
 
 # -- the parser -------------------------------------------------------------------------------

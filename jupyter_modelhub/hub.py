@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # imported on first use (see Hub._experiments)
     from .experiments.sizing import SampleSizePlan
     from .monitoring.alerts import AlertThresholds
     from .monitoring.drift import DriftOptions
+    from .monitoring.metrics import DriftMetrics
     from .monitoring.notify import AlertLoop, Notifier
     from .monitoring.profile import ReferenceProfile
     from .monitoring.records import DriftReport
@@ -717,10 +718,13 @@ class Hub:
         thresholds: AlertThresholds | None = None,
         interval: float = 60.0,
         drift_window: Any = "1h",
+        drift_metrics: DriftMetrics | None = None,
     ) -> AlertLoop:
         """Built-in alerts for ``deployments`` (without Prometheus): every ``interval``
         seconds, scrape their replicas, check error rate, p99 latency and drift share over the
         last ``drift_window`` (``None``: no drift alerts), and notify each change once.
+        Each round's drift reports also update ``drift_metrics`` (the
+        ``modelhub_feature_drift_score`` / ``modelhub_dataset_drift_share`` gauges) when given.
         Call ``tick()`` for one round, ``start()``/``stop()`` for a background thread."""
         from .monitoring.notify import AlertEvaluator, AlertLoop, default_rules
         from .monitoring.scrape import merge_scrapes
@@ -746,6 +750,9 @@ class Hub:
                     reports[name] = self.drift(name, window=drift_window).report
                 except ModelHubError as exc:
                     log.info("No drift for %s this round: %s", name, exc)
+                    continue
+                if drift_metrics is not None:
+                    drift_metrics.update(name, reports[name])
             return reports
 
         evaluator = AlertEvaluator(default_rules(thresholds, deployments), notifiers)

@@ -277,3 +277,44 @@ def test_help_explains_with_examples() -> None:
     run = modelhub("alerts", "run", "--help").stdout
     assert "--smtp-password-env VAR" in run and "never pass a password" in run
     assert "Example: modelhub alerts export" in modelhub("alerts", "--help").stdout
+
+
+def test_alerts_run_serves_the_drift_gauges_for_prometheus(served: Hub, webhook) -> None:
+    import os
+    import socket
+    import sys
+    import urllib.request
+
+    from test_cli import ROOT
+
+    url, _ = webhook
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MODELHUB_HUB": str(served.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_modelhub.cli", "alerts", "run", "svc", "--webhook", url,
+         "--interval", "200ms", "--metrics-port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+
+        def gauges() -> str | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    text = r.read().decode()
+            except OSError:
+                return None
+            return text if 'modelhub_dataset_drift_share{deployment="svc"}' in text else None
+
+        text = wait_for(gauges, 60, "the drift gauges on the metrics port")
+        assert f'modelhub_feature_drift_score{{deployment="svc",feature="{SHIFTED}"' in text
+        promtool = shutil.which("promtool")
+        if promtool:
+            check = subprocess.run(
+                [promtool, "check", "metrics"], input=text, capture_output=True, text=True
+            )
+            assert check.returncode == 0, check.stdout + check.stderr
+    finally:
+        proc.terminate()
+        proc.wait(10)
