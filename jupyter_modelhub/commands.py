@@ -36,6 +36,7 @@ from .views import (
     history_table,
     models_table,
     monitor_table,
+    quality_table,
     revisions_table,
     sample_size_message,
     shadow_report_table,
@@ -808,6 +809,12 @@ def _monitor(args: argparse.Namespace, ctx: Context) -> Table:
     return monitor_table(args.name, points, hub.deployment(args.name))
 
 
+@command("quality", "the model's quality over time, from the outcomes posted back")
+def _quality(args: argparse.Namespace, ctx: Context) -> Table:
+    since = _when(args.since)
+    return quality_table(args.name, _hub(args).quality(args.name, step=args.step, since=since))
+
+
 verb_group("alerts", "alerting rules for Prometheus and Grafana, or built-in alerts")
 
 
@@ -946,6 +953,7 @@ MONITORING_EXAMPLES = {
     "drift": "drift fraud-svc --window 1h --over-time 1h --step 15m",
     "drift-data": "drift-data fraud@v0.0.2 this_week.parquet --test psi",
     "monitor": "monitor fraud-svc --interval 5s",
+    "quality": "quality fraud-svc --step 1h --since 2026-11-01",
     "alerts export": "alerts export --out monitoring/ --deployment fraud-svc --p99 300ms",
     "alerts run": "alerts run fraud-svc --webhook https://hooks.example.org/T0 --interval 1m",
 }
@@ -1023,6 +1031,12 @@ def _add_monitoring_verbs(
     else:
         p.add_argument("--interval", type=parse_duration, default=1.0, metavar="DURATION",
                        help="measure over this long (default: 1s)")  # fmt: skip
+
+    p = parser(sub, "quality", DESCRIPTIONS["quality"], ex["quality"])
+    p.add_argument("name", metavar="NAME", help="the deployment's name")
+    p.add_argument("--step", type=parse_duration, default=3600.0, metavar="DURATION",
+                   help="one row per window of this length (default: 1h)")  # fmt: skip
+    p.add_argument("--since", metavar="TIME", help="only outcomes since TIME (ISO-8601)")
 
     group = sub.add_parser(
         "alerts",

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # imported on first use (see Hub._experiments)
     from .deploy.docker import BuiltImage
     from .deploy.experiments import Experiments
     from .experiments.analysis import ExperimentAnalysis
+    from .experiments.quality import QualityTimeline
     from .experiments.shadow import ShadowReport
     from .experiments.sizing import SampleSizePlan
     from .monitoring.alerts import AlertThresholds
@@ -653,6 +654,35 @@ class Hub:
             timeline=drift.timeline,
             subtitle=f"{drift.ref} against its reference data; {drift.n_rows:,} requests "
             f"logged {drift.window.describe()} (from {first} to {last} UTC)",
+        )
+
+    def quality(
+        self, name: str, *, step: Any = "1h", since: datetime | None = None
+    ) -> QualityTimeline:
+        """The model's quality over time: the mean of the outcomes posted back to deployment
+        ``name`` (``POST /feedback``) per ``step`` window and variant, with 95% intervals.
+
+        Raises:
+            NotFound: no such deployment.
+            InvalidArgument: a bad step, or no outcome posted yet.
+        """
+        import numpy as np
+
+        from .deploy.runtime import RuntimeFolder
+        from .experiments.quality import quality_over_time
+        from .monitoring.windows import parse_duration
+        from .serving.outcomes import FEEDBACK_FOLDER
+
+        self.deployment(name)
+        if isinstance(step, (int, float)):
+            seconds = float(step)
+        elif hasattr(step, "total_seconds"):
+            seconds = step.total_seconds()
+        else:
+            seconds = float(parse_duration(step) / np.timedelta64(1, "s"))
+        folder = RuntimeFolder(self.path, name).predictions
+        return quality_over_time(
+            folder, folder / FEEDBACK_FOLDER, step_seconds=seconds, since=since
         )
 
     def scrape_metrics(self, name: str) -> Scrape:

@@ -14,14 +14,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .deploy.records import DeploymentStatus, Revision
-from .experiments.analysis import ExperimentAnalysis
 from .experiments.policy import CHAMPION, TrafficPolicy
-from .experiments.records import Interval
-from .experiments.shadow import ShadowReport
-from .experiments.sizing import SampleSizePlan
 from .models import HistoryEvent, ModelSummary, ModelVersion, Record
 
-if TYPE_CHECKING:  # monitoring loads scipy and pyarrow: only the verbs that use it import it
+if TYPE_CHECKING:  # monitoring and the statistics load scipy: only the verbs that use them do
+    from .experiments.analysis import ExperimentAnalysis
+    from .experiments.quality import QualityTimeline
+    from .experiments.records import Interval
+    from .experiments.shadow import ShadowReport
+    from .experiments.sizing import SampleSizePlan
     from .monitoring.records import DriftReport, FeatureDrift
     from .monitoring.scrape import HealthPoint
     from .monitoring.service import DeploymentDrift
@@ -641,6 +642,27 @@ def deployment_drift_table(drift: DeploymentDrift) -> Table:
 
 def _ms(seconds: float | None) -> str:
     return "" if seconds is None else f"{seconds * 1000:.3g} ms"
+
+
+def quality_table(name: str, timeline: QualityTimeline) -> Table:
+    """Outcome mean (with its 95% interval) per window and variant."""
+    what = "rate" if timeline.metric == "rate" else "mean"
+    rows = [
+        [
+            p.start.strftime("%Y-%m-%d %H:%M"),
+            p.variant,
+            p.n,
+            f"{p.mean:.4g}",
+            f"[{p.low:.4g}, {p.high:.4g}]" if p.low is not None and p.high is not None else "-",
+        ]
+        for p in timeline.points
+    ]
+    return Table(
+        ["window", "variant", "outcomes", what, "95% CI"],
+        rows,
+        title=f"Quality of {name}: outcome {what} per {timeline.step_seconds:g} s window",
+        payload=timeline,
+    )
 
 
 def monitor_table(name: str, points: list[HealthPoint], status: DeploymentStatus) -> Table:

@@ -85,6 +85,11 @@ def test_an_ab_test_from_a_terminal(deployed: Hub) -> None:
     table = modelhub("ab", "report", "svc", "--min-samples", "10", hub=hub).stdout.splitlines()
     assert table[1].split()[:3] == ["VARIANT", "REQUESTS", "OUTCOMES"]
     assert any(line.startswith("challenger") and "better" in line for line in table)
+    quality = json.loads(modelhub("quality", "svc", "--step", "1h", "--json", hub=hub).stdout)
+    assert quality["metric"] == "rate"
+    assert {p["variant"]: p["mean"] for p in quality["points"]}["challenger"] == 1.0
+    text = modelhub("quality", "svc", hub=hub).stdout.splitlines()
+    assert text[0].startswith("Quality of svc: outcome rate per 3600 s window")
 
     promoted = modelhub("ab", "promote", "svc", hub=hub).stdout.splitlines()
     assert promoted[0] == "Promoted: deployment svc serves fraud@v0.0.2"

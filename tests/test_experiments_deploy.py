@@ -101,6 +101,10 @@ def test_an_ab_test_from_start_to_promotion(deployed: Hub) -> None:
         return report if sum(report.outcomes.values()) == 600 else None
 
     report = wait_for(reported, 20, "outcomes in the report")
+    quality = hub.quality("fraud-svc", step="1h")  # the same outcomes, per window and variant
+    assert sum(p.n for p in quality.points) == 600
+    means = {p.variant: p.mean for p in quality.points}
+    assert means["challenger"] == 1.0 and means["champion"] < 0.5
     comparison = report.report.comparison("challenger")
     assert comparison.status == "better" and comparison.p_value < 0.001
     assert report.sequential["challenger"].rejected

@@ -107,15 +107,20 @@ def _read(folder: Path, columns: list[str]) -> dict[str, np.ndarray]:
 def experiment_outcomes(
     predictions: Path,
     feedback: Path,
-    variants: Iterable[str],
+    variants: Iterable[str] | None,
     *,
     since: datetime | None = None,
     missing: Missing = "auto",
 ) -> dict[str, VariantOutcomes]:
-    """Join the logged assignments and outcomes of an experiment, per variant."""
-    names = list(variants)
+    """Join the logged assignments and outcomes of an experiment, per variant (``variants``
+    ``None``: every variant found in the log)."""
     start = since.timestamp() if since is not None else float("-inf")
     logged = _read(predictions, ["timestamp", "request_id", "key", "variant"])
+    names = (
+        list(variants)
+        if variants is not None
+        else sorted({v or CHAMPION for v in logged["variant"]})
+    )
     assigned: dict[str, tuple[str, float]] = {}
     key_variant: dict[str, str] = {}
     for t, rid, key, variant in zip(
