@@ -191,12 +191,15 @@ class DriftWidget(widgets.VBox):
                 target.layout = go.Layout(title=empty, height=120)
 
     def close(self) -> None:
-        """Close the widget and its children."""
-        for child in (
-            self.summary, self.header, self.features, self.histogram, self.timeline,
-            self.window, self.button, self.status, self.controls,
+        """Close the widget and its children (also after a failed ``__init__``: ipywidgets
+        calls ``close`` from ``__del__``)."""
+        for name in (
+            "summary", "header", "features", "histogram", "timeline", "window", "button",
+            "status", "controls",
         ):  # fmt: skip
-            child.close()
+            child = getattr(self, name, None)
+            if child is not None:
+                child.close()
         super().close()
 
     def __repr__(self) -> str:
