@@ -100,6 +100,22 @@ def verb_group(name: str, help: str) -> None:
     DESCRIPTIONS[name] = help
 
 
+def add_parser_with_example(
+    where: argparse._SubParsersAction[Any], name: str, help: str, example: str
+) -> argparse.ArgumentParser:
+    """A (sub)command parser whose ``--help`` says what it does and ends with ``example``;
+    every such command takes ``--json``."""
+    p = where.add_parser(
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        epilog=f"Example: {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    return p
+
+
 def _key_values(items: list[str] | None, what: str) -> dict[str, Any]:
     """Parse ``key=value`` pairs; values that read as JSON (numbers, true) become such."""
     out: dict[str, Any] = {}
@@ -613,14 +629,7 @@ def _add_experiment_verbs(
         )
         for name, help in ACTIONS[verb].items():
             example = EXAMPLES.get(f"{verb} {name}", f"{verb} {name} fraud-svc")
-            p = actions.add_parser(
-                name,
-                help=help,
-                description=help[0].upper() + help[1:] + ".",
-                epilog=f"Example: {prog} {example}",
-                formatter_class=argparse.RawDescriptionHelpFormatter,
-            )
-            p.add_argument("--json", action="store_true", help="print JSON for scripts")
+            p = add_parser_with_example(actions, name, help, f"{prog} {example}")
             if name != "plan":
                 p.add_argument("name", metavar="NAME", help="the deployment's name")
             _add_action_options(p, verb, name, notebook)
@@ -988,15 +997,7 @@ def _add_monitoring_verbs(
     def parser(
         where: argparse._SubParsersAction[Any], name: str, help: str, example: str
     ) -> argparse.ArgumentParser:
-        p = where.add_parser(
-            name,
-            help=help,
-            description=help[0].upper() + help[1:] + ".",
-            epilog=f"Example: {prog} {example}",
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        p.add_argument("--json", action="store_true", help="print JSON for scripts")
-        return p
+        return add_parser_with_example(where, name, help, f"{prog} {example}")
 
     ex = MONITORING_EXAMPLES
     p = parser(sub, "drift", DESCRIPTIONS["drift"], ex["drift"])
