@@ -33,6 +33,11 @@ def test_quickstart_runs_end_to_end(tmp_path: Path, monkeypatch) -> None:
     assert "Registered cancer@v0.0.1" in outputs
     assert "Registered cancer@v0.1.0" in outputs
     assert "cancer@v0.0.1 accuracy:" in outputs
+    assert "Deployment cancer-svc" in outputs or "cancer-svc" in outputs
+    assert "Promoted: deployment cancer-svc serves cancer@v0.1.0" in outputs
+    assert "mean radius" in outputs and "worst area" in outputs  # the drifted features
+    assert "0 v0.0.1" in outputs or "1 v0.0.1" in outputs  # after the rollback
     hub = Hub(hub_path)
-    assert hub.ls()[0].stages == {"prod": "v0.0.1"}
+    assert hub.ls()[0].stages == {"prod": "v0.1.0"}  # the A/B winner took the stage
+    assert hub.deployments() == []  # the notebook stopped what it started
     assert hub.show("cancer@v0.0.1").meta.files == {"model": "model.joblib", "onnx": "model.onnx"}

@@ -39,7 +39,7 @@ KINDS = ("split", "canary", "bluegreen", "shadow")
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 class Experiments:
@@ -271,6 +271,7 @@ class Experiments:
             folder / FEEDBACK_FOLDER,
             policy.variants,
             since=datetime.fromisoformat(policy.started) if policy.started else None,
+            untagged=None,  # answered before the replicas took the experiment's policy
         )
         return analyse(
             policy.experiment,

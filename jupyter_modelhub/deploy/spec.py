@@ -33,6 +33,7 @@ SERVER_OPTIONS: dict[str, tuple[type, Callable[[Any], bool], str]] = {
     "max_wait_ms": (float, lambda v: v >= 0, "at least 0"),
     "sample_rate": (float, lambda v: 0.0 <= v <= 1.0, "between 0 and 1"),
     "max_body_mb": (float, lambda v: v > 0, "positive"),
+    "log_flush_seconds": (float, lambda v: v > 0, "positive"),
 }
 _KIND_NAMES = {int: "an integer", float: "a number", str: "a string"}
 

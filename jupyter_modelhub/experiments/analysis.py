@@ -111,23 +111,29 @@ def experiment_outcomes(
     *,
     since: datetime | None = None,
     missing: Missing = "auto",
+    untagged: str | None = CHAMPION,
 ) -> dict[str, VariantOutcomes]:
     """Join the logged assignments and outcomes of an experiment, per variant (``variants``
-    ``None``: every variant found in the log)."""
+    ``None``: every variant found in the log).
+
+    A row logged without a variant (by a server that served no experiment) counts as
+    ``untagged``; ``None`` leaves it out, which is what an experiment's analysis wants: the
+    requests answered before the replicas took the experiment's policy are not part of it.
+    """
     start = since.timestamp() if since is not None else float("-inf")
     logged = _read(predictions, ["timestamp", "request_id", "key", "variant"])
     names = (
         list(variants)
         if variants is not None
-        else sorted({v or CHAMPION for v in logged["variant"]})
+        else sorted({str(v or untagged) for v in logged["variant"] if v or untagged})
     )
     assigned: dict[str, tuple[str, float]] = {}
     key_variant: dict[str, str] = {}
     for t, rid, key, variant in zip(
         logged["timestamp"], logged["request_id"], logged["key"], logged["variant"], strict=True
     ):
-        variant = variant or CHAMPION
-        if t < start or variant not in names or rid in assigned:
+        variant = variant or untagged
+        if variant is None or t < start or variant not in names or rid in assigned:
             continue
         assigned[rid] = (variant, float(t))
         if key is not None:
