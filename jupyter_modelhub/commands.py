@@ -305,7 +305,7 @@ def _doctor(args: argparse.Namespace, ctx: Context) -> Table:
 
 
 # -- deployments ------------------------------------------------------------------------------
-@command("deploy", "serve a model version on this machine (supervised replicas)")
+@command("deploy", "serve a model version (targets: local, docker, kubernetes)")
 def _deploy(args: argparse.Namespace, ctx: Context) -> Message:
     status = _hub(args).deploy(
         args.ref,
@@ -365,7 +365,9 @@ def _add_kubernetes_options(p: argparse.ArgumentParser) -> None:
     for name, text in KUBERNETES_FLAGS.items():
         kind = int if name.startswith("hpa_") else str
         flag = "--" + name.replace("_", "-")
-        p.add_argument(flag, dest=f"k8s_{name}", type=kind, help=f"kubernetes: {text}")
+        # argparse formats help with %: a literal one is %%
+        help = "kubernetes: " + text.replace("%", "%%")
+        p.add_argument(flag, dest=f"k8s_{name}", type=kind, help=help)
 
 
 @command("manifests", "print the Kubernetes YAML of a deployment or a version (for GitOps)")
@@ -591,8 +593,34 @@ def _shadow_report(args: argparse.Namespace, ctx: Context) -> Table:
     return shadow_report_table(_hub(args).shadow_report(args.name, **_given(args, top_k="top")))
 
 
-#: one example per action, shown by ``--help``
+#: one example per verb or action, shown by ``--help`` (and listed in the README)
 EXAMPLES = {
+    "init": "init ~/team-hub --remote s3://bucket/models --exist-ok",
+    "register": "register model --name fraud --sample X_test --reference X_train --metric auc=0.93",
+    "ls": "ls",
+    "show": "show fraud#prod --at 2026-11-01T10:00:00+00:00",
+    "versions": "versions fraud",
+    "history": "history fraud",
+    "promote": "promote fraud@v0.0.2 --stage prod --roll",
+    "demote": "demote fraud#prod --stage prod -m 'worse on October data'",
+    "deprecate": "deprecate fraud-old -m 'replaced by fraud'",
+    "deregister": "deregister fraud@v0.0.1 -m 'trained on leaked labels'",
+    "push": "push fraud@v0.0.2",
+    "pull": "pull fraud#prod",
+    "doctor": "doctor --repair",
+    "deploy": "deploy fraud#prod --name fraud-svc --replicas 2 --port 8500 --follow",
+    "status": "status fraud-svc",
+    "revisions": "revisions fraud-svc",
+    "stop": "stop fraud-svc",
+    "ls-deployments": "ls-deployments",
+    "deployments": "deployments",
+    "logs": "logs fraud-svc --tail 50",
+    "manifests": "manifests fraud-svc --namespace models --hpa-max 5",
+    "update": "update fraud-svc --version v0.0.3",
+    "rollback": "rollback fraud-svc --to 2",
+    "sync-deployments": "sync-deployments",
+    "build": "build fraud@v0.0.2 --tag registry.example.org/fraud:v0.0.2",
+    "build-base": "build-base --tag modelhub-base:bookworm",
     "ab start": "ab start fraud-svc --challenger v0.0.2 --split 90/10 --key user_id",
     "ab status": "ab status fraud-svc",
     "ab report": "ab report fraud-svc --metric rate --alpha 0.05",
@@ -604,7 +632,20 @@ EXAMPLES = {
     "shadow start": "shadow start fraud-svc --challenger v0.0.2",
     "shadow report": "shadow report fraud-svc --top 5",
     "bluegreen start": "bluegreen start fraud-svc --challenger v0.0.2",
+    "drift": "drift fraud-svc --window 1h --over-time 1h --step 15m",
+    "drift-data": "drift-data fraud@v0.0.2 this_week.parquet --test psi",
+    "monitor": "monitor fraud-svc --interval 5s",
+    "quality": "quality fraud-svc --step 1h --since 2026-11-01",
+    "alerts export": "alerts export --out monitoring/ --deployment fraud-svc --p99 300ms",
+    "alerts run": "alerts run fraud-svc --webhook https://hooks.example.org/T0 --interval 1m",
+    "serve": "serve fraud#prod --port 8080",
 }
+
+
+def example(command: str) -> str:
+    """The example line of a verb or action (``ab stop``): its own, else the action on the
+    sample deployment."""
+    return EXAMPLES.get(command, f"{command} fraud-svc")
 
 
 def _add_experiment_verbs(
@@ -628,8 +669,7 @@ def _add_experiment_verbs(
             dest="action", metavar="ACTION", parser_class=parser_class, required=True
         )
         for name, help in ACTIONS[verb].items():
-            example = EXAMPLES.get(f"{verb} {name}", f"{verb} {name} fraud-svc")
-            p = add_parser_with_example(actions, name, help, f"{prog} {example}")
+            p = add_parser_with_example(actions, name, help, f"{prog} {example(f'{verb} {name}')}")
             if name != "plan":
                 p.add_argument("name", metavar="NAME", help="the deployment's name")
             _add_action_options(p, verb, name, notebook)
@@ -957,17 +997,6 @@ def _alerts_run(args: argparse.Namespace, ctx: Context) -> Message:
     )
 
 
-#: one example per monitoring verb or action, shown by ``--help``
-MONITORING_EXAMPLES = {
-    "drift": "drift fraud-svc --window 1h --over-time 1h --step 15m",
-    "drift-data": "drift-data fraud@v0.0.2 this_week.parquet --test psi",
-    "monitor": "monitor fraud-svc --interval 5s",
-    "quality": "quality fraud-svc --step 1h --since 2026-11-01",
-    "alerts export": "alerts export --out monitoring/ --deployment fraud-svc --p99 300ms",
-    "alerts run": "alerts run fraud-svc --webhook https://hooks.example.org/T0 --interval 1m",
-}
-
-
 def _add_drift_options(p: argparse.ArgumentParser) -> None:
     # no ``choices``: the drift engine checks the names (and lists them) when asked, so that
     # building the parser does not load it
@@ -999,7 +1028,7 @@ def _add_monitoring_verbs(
     ) -> argparse.ArgumentParser:
         return add_parser_with_example(where, name, help, f"{prog} {example}")
 
-    ex = MONITORING_EXAMPLES
+    ex = EXAMPLES
     p = parser(sub, "drift", DESCRIPTIONS["drift"], ex["drift"])
     p.add_argument("name", metavar="NAME", help="the deployment's name")
     p.add_argument("--window", type=parse_duration, metavar="DURATION",
@@ -1149,15 +1178,8 @@ def build_parser(
     parser.add_argument("--hub", help=f"hub folder (default: ${HUB_ENV} or ~/modelhub)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
 
-    def verb(name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        p = sub.add_parser(
-            name,
-            help=DESCRIPTIONS[name],
-            description=DESCRIPTIONS[name].capitalize() + ".",
-            **kwargs,
-        )
-        p.add_argument("--json", action="store_true", help="print JSON for scripts")
-        return p
+    def verb(name: str) -> argparse.ArgumentParser:
+        return add_parser_with_example(sub, name, DESCRIPTIONS[name], f"{prog} {EXAMPLES[name]}")
 
     p = verb("init")
     p.add_argument("path", nargs="?", help="where to create the hub (default: the default hub)")
@@ -1265,6 +1287,7 @@ def build_parser(
             "serve",
             help="serve one model version in the foreground (the model server)",
             description="Serve one model version in the foreground until Ctrl-C.",
+            epilog=f"Example: {prog} {EXAMPLES['serve']}",
         )
         p.add_argument("ref", help="NAME@VERSION, NAME#STAGE or NAME")
         p.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
