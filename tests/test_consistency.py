@@ -93,7 +93,7 @@ def test_a_registration_killed_at_any_step_leaves_the_hub_consistent(
 
 
 def test_kill_9_at_random_moments_never_corrupts_the_hub(hub: Hub) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300
     for delay in (0.3, 0.6, 0.9, 1.2, 1.5, 1.8):
         proc = writer(hub.path, "churn", 50)
         time.sleep(delay)  # not synchronisation: the point is to kill at an arbitrary moment

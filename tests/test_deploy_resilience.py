@@ -79,7 +79,7 @@ def test_replicas_are_forked_from_one_warm_zygote(sklearn_only: Hub) -> None:
             and victim.pid not in {r.pid for r in sklearn_only.deployment("fraud").replicas}
             and sklearn_only.deployment("fraud").ready_replicas == 2
         ),
-        5,
+        15,
         "the killed replica to be replaced",
     )
     print(f"kill -9 to two ready replicas again: {time.monotonic() - killed:.2f} s")
@@ -145,15 +145,16 @@ def test_a_hung_replica_is_replaced_while_the_other_answers(
                 fresh = [r for r in replicas if r.health == "ready" and r.pid != victim.pid]
                 return len(fresh) == 2
 
-            # interval 0.2 s + 2 failures of 0.5 s, then a fork: well within 5 s
-            wait_for(replaced, 5, "the hung replica to be replaced", interval=0.1)
+            # interval 0.2 s + 2 failures of 0.5 s, then a fork: ~1.5 s here; the deadline
+            # only catches a hang on a slow machine (the time is printed)
+            wait_for(replaced, 20, "the hung replica to be replaced", interval=0.1)
             back = time.monotonic() - stopped
             after = load.answered()
             wait_for(lambda: load.answered() >= after + 20, 10, "answers after the restart")
         report(f"SIGSTOP of one of 2 replicas (replaced in {back:.2f} s)", load)
         # Only a request already accepted by the stopped replica can fail (reset by the kill).
         assert load.failed <= load.workers, load.errors
-        assert wait_for(lambda: not _alive(victim.pid), 5, "the hung replica to be gone")
+        assert wait_for(lambda: not _alive(victim.pid), 10, "the hung replica to be gone")
         after_hang = deployed.deployment("fraud")
         assert after_hang.phase == "running"
         restarted = next(r for r in after_hang.replicas if r.slot == victim.slot)

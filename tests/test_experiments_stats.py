@@ -229,7 +229,7 @@ counts = st.integers(1, 5000).flatmap(lambda n: st.tuples(st.just(n), st.integer
 
 
 @given(counts, counts)
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 def test_rate_comparison_properties(a: tuple[int, int], b: tuple[int, int]) -> None:
     control, challenger = BinarySummary(*a), BinarySummary(*b)
     forward = two_proportion_ztest(control, challenger)
@@ -251,7 +251,7 @@ means = st.tuples(st.integers(2, 10_000), st.floats(-1e3, 1e3), st.floats(0, 1e4
 
 
 @given(means, means)
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 def test_mean_comparison_properties(control: NumericSummary, challenger: NumericSummary) -> None:
     result = welch_ttest(control, challenger)
     assert 0.0 <= result.p_value <= 1.0
