@@ -4,10 +4,13 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
+import { addActionCommands } from './actions';
 import { CommandIDs } from './commands';
 import { ModelsPanel } from './components/ModelsPanel';
+import { DEFAULT_MONITOR_INTERVAL, DeploymentsModel } from './deployments';
 import { modelHubIcon } from './icons';
 import { DEFAULT_REFRESH_INTERVAL, ModelHubModel } from './model';
 import { IModelHubModel } from './tokens';
@@ -28,7 +31,7 @@ const PANEL_ID = 'jupyter-modelhub-panel';
 const CATEGORY = 'ModelHub';
 
 /**
- * The ModelHub sidebar: browse the registered models of the hub served by Jupyter.
+ * The ModelHub sidebar: the models, deployments and experiments of the hub served by Jupyter.
  */
 const plugin: JupyterFrontEndPlugin<IModelHubModel> = {
   id: PLUGIN_ID,
@@ -36,23 +39,35 @@ const plugin: JupyterFrontEndPlugin<IModelHubModel> = {
     'Register, deploy, A/B-test, monitor and roll back models from JupyterLab',
   autoStart: true,
   provides: IModelHubModel,
-  optional: [ICommandPalette, ILayoutRestorer, ISettingRegistry],
+  optional: [
+    ICommandPalette,
+    ILayoutRestorer,
+    ISettingRegistry,
+    INotebookTracker
+  ],
   activate: (
     app: JupyterFrontEnd,
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null,
-    settingRegistry: ISettingRegistry | null
+    settingRegistry: ISettingRegistry | null,
+    tracker: INotebookTracker | null
   ): IModelHubModel => {
     const { commands, shell } = app;
 
     // Poll only while the panel is shown and the browser tab visible.
     let panel: ModelsPanel | null = null;
+    const standby = () => document.hidden || !panel?.isVisible;
     const model = new ModelHubModel({
       refreshInterval: DEFAULT_REFRESH_INTERVAL,
-      standby: () => document.hidden || !panel?.isVisible
+      standby
+    });
+    const deployments = new DeploymentsModel({
+      refreshInterval: DEFAULT_REFRESH_INTERVAL,
+      monitorInterval: DEFAULT_MONITOR_INTERVAL,
+      standby
     });
 
-    panel = new ModelsPanel({ model });
+    panel = new ModelsPanel({ model, deployments, commands });
     panel.id = PANEL_ID;
     panel.title.icon = modelHubIcon;
     panel.title.caption = 'ModelHub';
@@ -70,19 +85,26 @@ const plugin: JupyterFrontEndPlugin<IModelHubModel> = {
 
     commands.addCommand(CommandIDs.refresh, {
       label: 'ModelHub: Refresh',
-      caption: 'Fetch the list of registered models again',
-      execute: () => model.refresh()
+      caption: 'Fetch the models and deployments again',
+      execute: () => Promise.all([model.refresh(), deployments.refresh()])
     });
 
     for (const command of [CommandIDs.openPanel, CommandIDs.refresh]) {
       palette?.addItem({ command, category: CATEGORY });
     }
 
+    addActionCommands({ app, models: model, deployments, tracker, palette });
+
     if (settingRegistry) {
       const applySettings = (settings: ISettingRegistry.ISettings): void => {
-        model.refreshInterval =
+        const refresh =
           (settings.get('refreshInterval').composite as number) ??
           DEFAULT_REFRESH_INTERVAL;
+        model.refreshInterval = refresh;
+        deployments.refreshInterval = refresh;
+        deployments.monitorInterval =
+          (settings.get('monitorInterval').composite as number) ??
+          DEFAULT_MONITOR_INTERVAL;
       };
       settingRegistry
         .load(PLUGIN_ID)

@@ -9,6 +9,7 @@ import {
   IModelList,
   IModelSummary,
   IModelVersion,
+  IPromoteRequest,
   IRegisterModelRequest
 } from './tokens';
 
@@ -98,6 +99,22 @@ export class ModelHubModel implements IModelHubModel, IDisposable {
     });
     await this.refresh();
     return version;
+  }
+
+  async promote(name: string, request: IPromoteRequest): Promise<void> {
+    await requestAPI(`models/${encodeURIComponent(name)}/stages`, {
+      method: 'POST',
+      body: JSON.stringify(request)
+    });
+    await this.refresh();
+  }
+
+  async demote(name: string, stage: string): Promise<void> {
+    await requestAPI(
+      `models/${encodeURIComponent(name)}/stages/${encodeURIComponent(stage)}`,
+      { method: 'DELETE' }
+    );
+    await this.refresh();
   }
 
   dispose(): void {

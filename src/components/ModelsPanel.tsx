@@ -6,16 +6,22 @@ import {
   refreshIcon,
   UseSignal
 } from '@jupyterlab/ui-components';
+import { CommandRegistry } from '@lumino/commands';
 import { Message } from '@lumino/messaging';
 import React, { useEffect, useRef, useState } from 'react';
 
+import { CommandIDs } from '../commands';
 import {
+  IDeploymentsModel,
   IModelDetail,
   IModelHubModel,
   IModelSummary,
   IModelVersion,
   StageAssignments
 } from '../tokens';
+import { ActionButton } from './ActionButton';
+import { DeploymentsSection } from './DeploymentsSection';
+import { ExperimentsSection } from './ExperimentsSection';
 
 /**
  * The command a user types in a notebook to register a model.
@@ -23,40 +29,81 @@ import {
 const REGISTER_HINT = '%modelhub register model --name NAME';
 
 /**
- * The sidebar panel listing the registered models.
+ * The ModelHub sidebar panel: the models, deployments and experiments sections.
  */
 export class ModelsPanel extends ReactWidget {
   constructor(options: ModelsPanel.IOptions) {
     super();
     this.model = options.model;
+    this.deployments = options.deployments ?? null;
+    this.commands = options.commands ?? new CommandRegistry();
     this.addClass('jp-ModelHub');
     this.model.errorRaised.connect(this._onErrorRaised, this);
+    this.deployments?.errorRaised.connect(this._onErrorRaised, this);
   }
 
   readonly model: IModelHubModel;
+  readonly deployments: IDeploymentsModel | null;
+  readonly commands: CommandRegistry;
 
   dispose(): void {
     if (this.isDisposed) {
       return;
     }
     this.model.errorRaised.disconnect(this._onErrorRaised, this);
+    this.deployments?.errorRaised.disconnect(this._onErrorRaised, this);
     super.dispose();
   }
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     void this.model.refresh();
+    void this.deployments?.refresh();
   }
 
   protected render(): JSX.Element {
+    const { deployments, commands } = this;
     return (
-      <UseSignal signal={this.model.changed}>
-        {() => <ModelsView model={this.model} />}
-      </UseSignal>
+      <div className="jp-ModelHub-content">
+        <header className="jp-ModelHub-header">
+          <h2 className="jp-ModelHub-title">ModelHub</h2>
+          <button
+            type="button"
+            className="jp-ModelHub-iconButton jp-ModelHub-refreshButton"
+            title="Refresh models and deployments"
+            aria-label="Refresh models and deployments"
+            onClick={() => {
+              void this.model.refresh();
+              void deployments?.refresh();
+            }}
+          >
+            <refreshIcon.react tag="span" elementSize="normal" />
+          </button>
+        </header>
+        <UseSignal signal={this.model.changed}>
+          {() => <ModelsView model={this.model} commands={commands} />}
+        </UseSignal>
+        {deployments !== null && (
+          <UseSignal signal={deployments.changed}>
+            {() => (
+              <>
+                <DeploymentsSection
+                  deployments={deployments}
+                  commands={commands}
+                />
+                <ExperimentsSection
+                  deployments={deployments}
+                  commands={commands}
+                />
+              </>
+            )}
+          </UseSignal>
+        )}
+      </div>
     );
   }
 
-  private _onErrorRaised(_: IModelHubModel, error: Error): void {
+  private _onErrorRaised(_: unknown, error: Error): void {
     Notification.error(`ModelHub: ${error.message}`, { autoClose: 8000 });
   }
 }
@@ -70,6 +117,10 @@ export namespace ModelsPanel {
    */
   export interface IOptions {
     model: IModelHubModel;
+    /** The deployments and experiments sections show when given. */
+    deployments?: IDeploymentsModel;
+    /** Where the action buttons' commands live. */
+    commands?: CommandRegistry;
   }
 }
 
@@ -78,13 +129,14 @@ export namespace ModelsPanel {
  */
 interface IModelsViewProps {
   model: IModelHubModel;
+  commands: CommandRegistry;
 }
 
 /**
- * The content of the panel: header, filter, and the "Models" section.
+ * The "Models" section: filter, and the models with their versions.
  */
 export function ModelsView(props: IModelsViewProps): JSX.Element {
-  const { model } = props;
+  const { model, commands } = props;
   const [filter, setFilter] = useState('');
   const needle = filter.trim().toLowerCase();
   const models = model.models.filter(
@@ -92,62 +144,61 @@ export function ModelsView(props: IModelsViewProps): JSX.Element {
   );
 
   return (
-    <div className="jp-ModelHub-content">
-      <header className="jp-ModelHub-header">
-        <h2 className="jp-ModelHub-title">ModelHub</h2>
-        <button
-          type="button"
-          className="jp-ModelHub-iconButton jp-ModelHub-refreshButton"
-          title="Refresh models"
-          aria-label="Refresh models"
-          onClick={() => void model.refresh()}
-        >
-          <refreshIcon.react tag="span" elementSize="normal" />
-        </button>
-      </header>
-      <section className="jp-ModelHub-section" aria-label="Models">
+    <section className="jp-ModelHub-section" aria-label="Models">
+      <div className="jp-ModelHub-sectionHeader">
         <h3 className="jp-ModelHub-sectionTitle">Models</h3>
-        <input
-          type="search"
-          className="jp-ModelHub-filter jp-mod-styled"
-          placeholder="Filter models by name"
-          aria-label="Filter models by name"
-          value={filter}
-          onChange={event => setFilter(event.target.value)}
+        <ActionButton
+          commands={commands}
+          command={CommandIDs.registerModel}
+          label="Register…"
+          ariaLabel="Register a model from a file"
         />
-        {model.error !== null && (
-          <div className="jp-ModelHub-error" role="alert">
-            {model.error}
-          </div>
-        )}
-        {!model.loaded && (
-          <div className="jp-ModelHub-loading" role="status">
-            Loading models…
-          </div>
-        )}
-        {model.loaded && model.error === null && model.models.length === 0 && (
-          <div className="jp-ModelHub-empty" role="status">
-            <p>No model is registered yet.</p>
-            <p>
-              Register one from a notebook cell with:
-              <code className="jp-ModelHub-code">{REGISTER_HINT}</code>
-            </p>
-          </div>
-        )}
-        {model.models.length > 0 && models.length === 0 && (
-          <div className="jp-ModelHub-empty" role="status">
-            No model matches “{filter.trim()}”.
-          </div>
-        )}
-        {models.length > 0 && (
-          <ul className="jp-ModelHub-modelList" aria-label="Registered models">
-            {models.map(item => (
-              <ModelRow key={item.name} model={model} summary={item} />
-            ))}
-          </ul>
-        )}
-      </section>
-    </div>
+      </div>
+      <input
+        type="search"
+        className="jp-ModelHub-filter jp-mod-styled"
+        placeholder="Filter models by name"
+        aria-label="Filter models by name"
+        value={filter}
+        onChange={event => setFilter(event.target.value)}
+      />
+      {model.error !== null && (
+        <div className="jp-ModelHub-error" role="alert">
+          {model.error}
+        </div>
+      )}
+      {!model.loaded && (
+        <div className="jp-ModelHub-loading" role="status">
+          Loading models…
+        </div>
+      )}
+      {model.loaded && model.error === null && model.models.length === 0 && (
+        <div className="jp-ModelHub-empty" role="status">
+          <p>No model is registered yet.</p>
+          <p>
+            Register one from a notebook cell with:
+            <code className="jp-ModelHub-code">{REGISTER_HINT}</code>
+          </p>
+        </div>
+      )}
+      {model.models.length > 0 && models.length === 0 && (
+        <div className="jp-ModelHub-empty" role="status">
+          No model matches “{filter.trim()}”.
+        </div>
+      )}
+      {models.length > 0 && (
+        <ul className="jp-ModelHub-modelList" aria-label="Registered models">
+          {models.map(item => (
+            <ModelRow
+              key={item.name}
+              model={model}
+              summary={item}
+              commands={commands}
+            />
+          ))}
+        </ul>
+      )}
+    </section>
   );
 }
 
@@ -157,13 +208,14 @@ export function ModelsView(props: IModelsViewProps): JSX.Element {
 interface IModelRowProps {
   model: IModelHubModel;
   summary: IModelSummary;
+  commands: CommandRegistry;
 }
 
 /**
  * One model of the list; expands to show its versions.
  */
 function ModelRow(props: IModelRowProps): JSX.Element {
-  const { model, summary } = props;
+  const { model, summary, commands } = props;
   const [expanded, setExpanded] = useState(false);
   const detailsId = `jp-ModelHub-details-${cssIdentifier(summary.name)}`;
   const Caret = expanded ? caretDownIcon : caretRightIcon;
@@ -202,7 +254,12 @@ function ModelRow(props: IModelRowProps): JSX.Element {
         <StageBadges stages={summary.stages} deprecated={summary.deprecated} />
       </div>
       {expanded && (
-        <ModelDetails id={detailsId} model={model} name={summary.name} />
+        <ModelDetails
+          id={detailsId}
+          model={model}
+          name={summary.name}
+          commands={commands}
+        />
       )}
     </li>
   );
@@ -250,13 +307,14 @@ interface IModelDetailsProps {
   id: string;
   model: IModelHubModel;
   name: string;
+  commands: CommandRegistry;
 }
 
 /**
  * The versions of one model, fetched when the row is expanded.
  */
 function ModelDetails(props: IModelDetailsProps): JSX.Element {
-  const { id, model, name } = props;
+  const { id, model, name, commands } = props;
   const [detail, setDetail] = useState<IModelDetail | null>(null);
   const [error, setError] = useState<string | null>(null);
   const lastError = useRef<string | null>(null);
@@ -308,7 +366,11 @@ function ModelDetails(props: IModelDetailsProps): JSX.Element {
         >
           {/* In the server's order: newest first. */}
           {detail.versions.map(version => (
-            <VersionRow key={version.tag} version={version} />
+            <VersionRow
+              key={version.tag}
+              version={version}
+              commands={commands}
+            />
           ))}
         </ul>
       )}
@@ -319,8 +381,11 @@ function ModelDetails(props: IModelDetailsProps): JSX.Element {
 /**
  * One version of a model.
  */
-function VersionRow(props: { version: IModelVersion }): JSX.Element {
-  const { version } = props;
+function VersionRow(props: {
+  version: IModelVersion;
+  commands: CommandRegistry;
+}): JSX.Element {
+  const { version, commands } = props;
   const { meta } = version;
   const metrics = Object.entries(meta.metrics ?? {});
   const stages: StageAssignments = {};
@@ -357,6 +422,37 @@ function VersionRow(props: { version: IModelVersion }): JSX.Element {
           ))}
         </dl>
       )}
+      <div
+        className="jp-ModelHub-actions"
+        role="toolbar"
+        aria-label={`Actions on ${meta.name} ${meta.version}`}
+      >
+        <ActionButton
+          commands={commands}
+          command={CommandIDs.promoteVersion}
+          args={{ model: meta.name, version: meta.version }}
+          label="Promote…"
+          ariaLabel={`Promote ${meta.name} ${meta.version} to a stage`}
+        />
+        {version.stages.map(stage => (
+          <ActionButton
+            key={stage}
+            commands={commands}
+            command={CommandIDs.demoteStage}
+            args={{ model: meta.name, stage }}
+            label={`Demote ${stage}`}
+            ariaLabel={`Take ${stage} away from ${meta.name} ${meta.version}`}
+            className="jp-mod-warn"
+          />
+        ))}
+        <ActionButton
+          commands={commands}
+          command={CommandIDs.deploy}
+          args={{ model: meta.name }}
+          label="Deploy…"
+          ariaLabel={`Deploy ${meta.name}`}
+        />
+      </div>
     </li>
   );
 }
