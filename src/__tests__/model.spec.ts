@@ -293,3 +293,45 @@ describe('ModelHubModel', () => {
     });
   });
 });
+
+describe('ModelHubModel stages', () => {
+  let model: ModelHubModel;
+
+  beforeEach(() => {
+    mockedRequest.mockReset();
+    mockedRequest.mockResolvedValue({ models: [] } as any);
+    model = new ModelHubModel({ autoStart: false });
+  });
+
+  afterEach(() => {
+    model.dispose();
+  });
+
+  it('promotes with POST models/{name}/stages, then refreshes', async () => {
+    await model.promote('fraud', { version: 'v0.0.2', stage: 'prod' });
+
+    expect(mockedRequest).toHaveBeenCalledWith('models/fraud/stages', {
+      method: 'POST',
+      body: JSON.stringify({ version: 'v0.0.2', stage: 'prod' })
+    });
+    expect(listCalls()).toBe(1);
+  });
+
+  it('demotes with DELETE models/{name}/stages/{stage}', async () => {
+    await model.demote('fraud', 'prod');
+
+    expect(mockedRequest).toHaveBeenCalledWith('models/fraud/stages/prod', {
+      method: 'DELETE'
+    });
+    expect(listCalls()).toBe(1);
+  });
+
+  it("rejects with the server's message", async () => {
+    mockedRequest.mockRejectedValueOnce(
+      new Error("No version v9.9.9 of model 'fraud'.")
+    );
+    await expect(
+      model.promote('fraud', { version: 'v9.9.9', stage: 'prod' })
+    ).rejects.toThrow("No version v9.9.9 of model 'fraud'.");
+  });
+});
