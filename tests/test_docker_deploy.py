@@ -1,6 +1,6 @@
 """The docker target against a real Docker engine: images (layers reused across versions),
 containers that serve, a zero-downtime update under load, rollback, stop, logs, a version
-that cannot load, and the traffic policies the target honours.
+that cannot load, and a shadow (splits and canaries: ``test_docker_experiments.py``).
 
 The engine is the one ``docker info`` reaches (``.ci/test`` starts one); failing that, and as
 root, a private ``dockerd`` is started here (``--bridge=none --iptables=false``, data in a
@@ -30,7 +30,7 @@ docker = pytest.importorskip("docker")
 
 from jupyter_modelhub import Hub  # noqa: E402
 from jupyter_modelhub.deploy.docker.baseimage import DEFAULT_BASE_IMAGE  # noqa: E402
-from jupyter_modelhub.errors import BackendError, InvalidArgument, NotFound  # noqa: E402
+from jupyter_modelhub.errors import BackendError, NotFound  # noqa: E402
 
 pytestmark = pytest.mark.slow
 TIMINGS: dict[str, float] = {}
@@ -213,7 +213,8 @@ def test_a_new_version_rebuilds_only_the_model_layer(images, docker_client) -> N
     assert layers[0][:-1] == layers[1][:-1]  # base, packages, app: the same layers
     assert layers[0][-1] != layers[1][-1]  # the model
     assert second.cached_steps >= 8  # every step before the model's COPY came from the cache
-    assert second.seconds < first.seconds
+    if first.cached_steps < second.cached_steps:  # else the engine had v0.0.1's layers too
+        assert second.seconds < first.seconds
     labels = docker_client.images.get(second.tag).labels
     assert labels["modelhub.model"] == "fraud" and labels["modelhub.version"] == "v0.0.2"
     print(f"\nbuild times: {TIMINGS}", file=sys.stderr)
@@ -282,20 +283,15 @@ def test_a_version_that_cannot_load_leaves_the_old_one_serving(
     docker_hub.stop("fraud")
 
 
-def test_shadow_runs_in_the_containers_and_split_is_refused(
-    docker_hub: Hub, images, docker_client
-) -> None:
+def test_shadow_runs_in_the_containers(docker_hub: Hub, images, docker_client) -> None:
     status = docker_hub.deploy("fraud@v0.0.1", "shadowed", target="docker")
     port = int(status.endpoint.rsplit(":", 1)[1])
     with pytest.raises(BackendError, match=f"Port {port} is served by the docker deployment"):
         docker_hub.deploy("fraud@v0.0.2", "intruder", target="docker", port=port)
     docker_hub.stop("intruder")
-    revisions = len(docker_hub.revisions("shadowed"))
-    with pytest.raises(InvalidArgument, match="docker target cannot run a split"):
-        docker_hub.ab_start("shadowed", "v0.0.2", kind="split")
-    assert len(docker_hub.revisions("shadowed")) == revisions  # nothing recorded
 
-    docker_hub.ab_start("shadowed", "v0.0.2", kind="shadow")
+    status = docker_hub.ab_start("shadowed", "v0.0.2", kind="shadow")
+    assert status.controller is None  # a shadow has no guardrail to judge
     (container,) = labelled(docker_client, "shadowed")
     assert "--traffic" in container.attrs["Args"]
     for _ in range(5):

@@ -86,6 +86,12 @@ class DeploymentBackend(abc.ABC):
     def logs(self, name: str, tail: int = 100) -> list[str]:
         """The last ``tail`` lines of the deployment's logs."""
 
+    def resume(self, spec: DeploymentSpec) -> bool:
+        """Start again what a running deployment needs beside its replicas and lost (the
+        docker target's experiment controller); ``True`` if it did. ``sync-deployments``
+        calls it; by default there is nothing of the kind."""
+        return False
+
     def rollback(self, spec: DeploymentSpec, timeout: float | None = None) -> None:
         """Go back to an earlier ``spec``. The desired state in git is the rollback log, so
         by default this is an ``apply`` of the old spec; a target may do better."""

@@ -1,8 +1,10 @@
 """``ExperimentController``: guardrails and canary steps, enforced while an experiment runs.
 
-The supervisor of a local deployment runs one in a thread. Every ``interval`` seconds it
-reads the desired state being served; while a split or canary runs it scrapes every ready
-replica's ``/metrics`` (admin port), sums each variant's answers, 5xx errors and latency
+The supervisor of a local deployment runs one in a thread; for a docker deployment a small
+detached process runs one (``docker.watch``). Which replicas to scrape is theirs to say
+(``admin_urls``: the local supervisor's ready replicas, the containers found by their
+labels). Every ``interval`` seconds it reads the desired state being served; while a split
+or canary runs it scrapes every ready replica's ``/metrics`` (admin address), sums each variant's answers, 5xx errors and latency
 histogram over the current window (since the policy last changed: the counters each replica
 had when the controller first saw it under this policy are subtracted), and judges each
 challenger with ``experiments.guardrails.check_guardrails``:
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import urllib.request
 from collections.abc import Callable
@@ -39,6 +42,16 @@ if TYPE_CHECKING:  # imported when an experiment is judged: they bring scipy.sta
 
 log = logging.getLogger(__name__)
 PREDICTION_ENDPOINTS = ("v2_infer", "invocations")
+INTERVAL_ENV = "MODELHUB_CONTROLLER_INTERVAL"  # seconds between experiment checks
+
+
+def interval_from_env(default: float = 1.0) -> float:
+    """Seconds between checks: ``$MODELHUB_CONTROLLER_INTERVAL`` (at least 0.1), else
+    ``default``."""
+    try:
+        return max(0.1, float(os.environ.get(INTERVAL_ENV, default)))
+    except ValueError:
+        return default
 
 
 @dataclass
@@ -88,14 +101,19 @@ def parse_variant_counters(text: str, deployment: str) -> dict[str, VariantCount
     return out
 
 
-def scrape(admin_port: int, deployment: str, timeout: float = 2.0) -> dict[str, VariantCounters]:
-    """One replica's counters per variant (empty if it did not answer)."""
+def admin_url(port: int, host: str = "127.0.0.1") -> str:
+    """The admin address of a replica whose admin port is ``port`` on ``host``."""
+    return f"http://{host}:{port}"
+
+
+def scrape(admin: str, deployment: str, timeout: float = 2.0) -> dict[str, VariantCounters]:
+    """One replica's counters per variant (empty if it did not answer); ``admin`` is its
+    admin address (``http://127.0.0.1:PORT``)."""
     try:
-        url = f"http://127.0.0.1:{admin_port}/metrics"
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(f"{admin}/metrics", timeout=timeout) as response:
             text = response.read().decode()
     except OSError as exc:
-        log.debug("no metrics from admin port %s: %s", admin_port, exc)
+        log.debug("no metrics from %s: %s", admin, exc)
         return {}
     return parse_variant_counters(text, deployment)
 
@@ -104,14 +122,14 @@ class Window:
     """Counters since the window opened, over replicas that come and go."""
 
     def __init__(self) -> None:
-        self.baselines: dict[int, dict[str, VariantCounters]] = {}
+        self.baselines: dict[str, dict[str, VariantCounters]] = {}
 
-    def update(self, scrapes: dict[int, dict[str, VariantCounters]]) -> dict[str, VariantCounters]:
+    def update(self, scrapes: dict[str, dict[str, VariantCounters]]) -> dict[str, VariantCounters]:
         """Each variant's counters since the window opened; a replica seen for the first time
         contributes from now on."""
         total: dict[str, VariantCounters] = {}
-        for port, counters in scrapes.items():
-            baseline = self.baselines.setdefault(port, counters)
+        for replica, counters in scrapes.items():
+            baseline = self.baselines.setdefault(replica, counters)
             for name, now in counters.items():
                 into = total.setdefault(name, VariantCounters())
                 into.add(now)
@@ -151,13 +169,23 @@ def judge(policy: TrafficPolicy, counters: dict[str, VariantCounters]) -> list[G
 
 
 class ExperimentController:
-    """Watches one deployment's experiment; see the module docstring."""
+    """Watches one deployment's experiment; see the module docstring.
+
+    Args:
+        name: the deployment.
+        read_spec: the desired state the replicas serve now (``None``: nothing to judge,
+            e.g. while a rollout is under way).
+        admin_urls: the admin addresses (``http://HOST:PORT``) of the ready replicas that
+            apply a spec's traffic policy.
+        roll_back: ends the experiment with a reason (``Experiments.roll_back``).
+        advance: moves a canary to its next step (``Experiments.advance``).
+    """
 
     def __init__(
         self,
         name: str,
         read_spec: Callable[[], DeploymentSpec | None],
-        admin_ports: Callable[[DeploymentSpec], list[int]],
+        admin_urls: Callable[[DeploymentSpec], list[str]],
         roll_back: Callable[[str], object],
         advance: Callable[[], object],
         *,
@@ -166,7 +194,7 @@ class ExperimentController:
     ) -> None:
         self.name = name
         self.read_spec = read_spec
-        self.admin_ports = admin_ports
+        self.admin_urls = admin_urls
         self.roll_back = roll_back
         self.advance = advance
         self.interval = interval
@@ -181,7 +209,7 @@ class ExperimentController:
         while not self.stopped.wait(self.interval):
             try:
                 self.check()
-            except Exception as exc:  # a bad scrape or commit must not kill the supervisor
+            except Exception as exc:  # a bad scrape or commit must not kill its process
                 self.say(f"experiment check failed: {type(exc).__name__}: {exc}")
 
     def stop(self) -> None:
@@ -195,13 +223,13 @@ class ExperimentController:
         policy = spec.traffic
         if policy.kind not in ("split", "canary"):
             return None
-        ports = self.admin_ports(spec)
-        if not ports:
+        urls = self.admin_urls(spec)
+        if not urls:
             return None
         epoch = (policy.experiment, policy.step, policy.weights.get(policy.challenger, 0.0))
         if epoch != self._epoch:  # a new policy: a new window
             self._epoch, self._window = epoch, Window()
-        counters = self._window.update({port: scrape(port, spec.name) for port in ports})
+        counters = self._window.update({url: scrape(url, spec.name) for url in urls})
         self.last = judge(policy, counters)
         for result in self.last:
             if result.breached:

@@ -56,6 +56,10 @@ class DeploymentStatus(Record):
     last_error: str | None = None
     #: the deployment's experiment (running or ended), from its desired state
     traffic: TrafficPolicy | None = None
+    #: the process that judges a running split's or canary's guardrails and takes the
+    #: canary's steps, where it is one of its own (``running (pid N)``, ``not running``);
+    #: ``None`` when no experiment needs one, or the target runs it inside (local)
+    controller: str | None = None
 
     @classmethod
     def of(
@@ -69,6 +73,7 @@ class DeploymentStatus(Record):
         serving_version: str | None = None,
         last_error: str | None = None,
         endpoint: str | None = None,
+        controller: str | None = None,
     ) -> DeploymentStatus:
         """The status of ``spec`` on a target: what the spec says, and what the target sees."""
         return cls(
@@ -85,6 +90,7 @@ class DeploymentStatus(Record):
             phase=phase,
             replicas=replicas,
             last_error=last_error,
+            controller=controller,
         )
 
     @property

@@ -5,13 +5,14 @@ Never in git. It holds::
     desired.json      the spec the supervisor was last asked to apply, with a request number
     state.json        what the supervisor reports: replicas, versions, the last update's result
     supervisor.lock   held (flock) by the running supervisor for its whole life
+    controller.lock   held by a docker deployment's experiment controller (``docker.watch``)
     logs/deployment.log   the supervisor's and its replicas' output
     predictions/      the replicas' prediction logs (``--log-dir``)
 
 Every JSON file is written atomically (a temporary file renamed over it), so a reader never
-sees half a file. Whether a supervisor runs is whether its lock is held: the kernel releases
-an ``flock`` when its holder dies, so a crashed supervisor never looks alive, and a reused pid
-never looks like a supervisor.
+sees half a file. Whether a supervisor (or a controller) runs is whether its lock is held: the
+kernel releases an ``flock`` when its holder dies, so a crashed one never looks alive, and a
+reused pid never looks like one.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class RuntimeFolder:
         self.desired_file = self.path / "desired.json"
         self.state_file = self.path / "state.json"
         self.lock_file = self.path / "supervisor.lock"
+        self.controller_lock = self.path / "controller.lock"
         self.operation_lock = self.path / "operation.lock"
         self.logs = self.path / "logs"
         self.log_file = self.logs / LOG_NAME
@@ -61,12 +63,25 @@ class RuntimeFolder:
         self.create()
         atomic_write(self.desired_file, json.dumps(desired, indent=1))
 
-    # -- the supervisor's lock -----------------------------------------------------------------
+    # -- the supervisor's (and a controller's) lock ---------------------------------------------
     def acquire_supervisor_lock(self) -> int | None:
         """Take the supervisor lock (non-blocking) and write our pid in it: the lock's file
         descriptor, or ``None`` if another process holds it."""
+        return self.acquire_lock(self.lock_file)
+
+    def supervisor_pid(self, wait: float = 2.0) -> int | None:
+        """The pid of the running supervisor, or ``None`` if none runs."""
+        return self.lock_holder(self.lock_file, wait)
+
+    def supervisor_running(self) -> bool:
+        """Whether a live process holds the supervisor lock."""
+        return self.lock_held(self.lock_file)
+
+    def acquire_lock(self, lock_file: Path) -> int | None:
+        """Take ``lock_file`` (non-blocking) and write our pid in it: the lock's file
+        descriptor, or ``None`` if another process holds it."""
         self.create()
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -76,11 +91,11 @@ class RuntimeFolder:
         os.write(fd, f"{os.getpid()}\n".encode())
         return fd
 
-    def supervisor_pid(self, wait: float = 2.0) -> int | None:
-        """The pid of the running supervisor, or ``None`` if none runs."""
+    def lock_holder(self, lock_file: Path, wait: float = 2.0) -> int | None:
+        """The pid of the live process holding ``lock_file``, or ``None`` if none does."""
         deadline = time.monotonic() + wait
-        while self.supervisor_running():
-            text = self.lock_file.read_text().strip()
+        while self.lock_held(lock_file):
+            text = lock_file.read_text().strip()
             if text.isdigit():
                 return int(text)
             if time.monotonic() > deadline:  # the lock is held but no pid was ever written
@@ -88,11 +103,12 @@ class RuntimeFolder:
             time.sleep(0.01)  # it has just taken the lock and is writing its pid
         return None
 
-    def supervisor_running(self) -> bool:
-        """Whether a live process holds the supervisor lock."""
-        if not self.lock_file.exists():
+    @staticmethod
+    def lock_held(lock_file: Path) -> bool:
+        """Whether a live process holds ``lock_file``."""
+        if not lock_file.exists():
             return False
-        fd = os.open(self.lock_file, os.O_RDONLY)
+        fd = os.open(lock_file, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:

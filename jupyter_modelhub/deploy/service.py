@@ -163,7 +163,8 @@ class Deployments:
 
     def sync(self, model: str | None = None, stage: str | None = None) -> list[DeploymentStatus]:
         """Make every deployment match its desired state: roll those that follow a stage to
-        the stage's current version, start again those whose supervisor is gone.
+        the stage's current version, start again those whose supervisor is gone (and what
+        else a backend lost, ``DeploymentBackend.resume``).
 
         Returns the deployments it changed.
 
@@ -188,6 +189,8 @@ class Deployments:
                     restart = backend.status(spec, 0).phase == "stopped"
                     if restart:
                         backend.apply(spec)
+                    else:  # e.g. the docker target's experiment controller died
+                        restart = backend.resume(spec)
                 if restart:
                     changed.append(self.status(name))
             except BackendError as exc:

@@ -50,7 +50,7 @@ from typing import IO, Any, Protocol
 
 from ..serving import contract
 from . import zygote
-from .controller import ExperimentController
+from .controller import INTERVAL_ENV, ExperimentController, admin_url, interval_from_env
 from .probes import ProbeSettings, probe_live
 from .runtime import RuntimeFolder
 from .spec import DeploymentSpec
@@ -62,7 +62,7 @@ SPAWN_TIMEOUT = 120.0  # seconds the zygote may take to warm up and fork
 READY_TIMEOUT = 120.0  # seconds a replica may take to load and self-test its model
 STOP_GRACE = 30.0  # seconds a replica may take to finish its requests after SIGTERM
 BACKOFF_MAX = 30.0
-CONTROLLER_INTERVAL_ENV = "MODELHUB_CONTROLLER_INTERVAL"  # seconds between experiment checks
+CONTROLLER_INTERVAL_ENV = INTERVAL_ENV  # seconds between experiment checks
 STABLE_AFTER = 30.0  # a replica that served this long resets its slot's backoff
 
 
@@ -281,17 +281,13 @@ class Supervisor:
 
             return Experiments(Deployments(ModelRegistry(self.hub)))
 
-        try:
-            interval = float(os.environ.get(CONTROLLER_INTERVAL_ENV, "1"))
-        except ValueError:
-            interval = 1.0
         return ExperimentController(
             self.name,
             read_spec=lambda: self.serving if self.serving is self.target else None,
-            admin_ports=self._admin_ports,
+            admin_urls=lambda spec: [admin_url(port) for port in self._admin_ports(spec)],
             roll_back=lambda reason: experiments().roll_back(self.name, reason),
             advance=lambda: experiments().advance(self.name),
-            interval=max(0.1, interval),
+            interval=interval_from_env(),
             say=lambda line: self.log("controller", line),
         )
 

@@ -12,9 +12,12 @@
   request is refused. If a new container cannot load its model, its own reason is raised and
   the new containers are removed; the old ones never stopped serving.
 - A traffic policy is the server's ``--traffic``, as on the local target; a policy change
-  rolls the containers the same way. Blue-green and shadow experiments mean exactly what they
-  mean locally. Splits and canaries are refused: their guardrails and canary steps are
-  enforced by the local supervisor's experiment controller, which no container runs.
+  rolls the containers the same way, so every policy routes exactly as locally. A split or a
+  canary also needs its guardrails judged and its steps taken: ``apply`` starts the
+  deployment's experiment controller (``watch``), a detached process running the local
+  supervisor's ``ExperimentController`` against the containers' admin ``/metrics``;
+  ``delete`` stops it, ``status`` says whether it runs, ``resume`` (``sync-deployments``)
+  starts it again if it died.
 - Prediction logs go to the deployment's runtime folder (a bind mount); the containers run
   as the deploying user, so the files are the user's. No credential is passed to a container.
 """
@@ -45,6 +48,7 @@ from ..local import pick_free_port, probe
 from ..records import DeploymentStatus, Phase, ReplicaStatus
 from ..runtime import RuntimeFolder
 from ..spec import DeploymentSpec
+from . import watch
 from .context import IMAGE_LOG_DIR, default_tag
 from .images import BuiltImage, build_image, default_base_image, find_image
 
@@ -90,7 +94,7 @@ class DockerBackend(DeploymentBackend):
     """Deploys model images as containers on the local Docker engine."""
 
     target = "docker"
-    traffic_kinds = frozenset({"bluegreen", "shadow"})
+    traffic_kinds = frozenset({"split", "canary", "bluegreen", "shadow"})
 
     def __init__(self, registry: ModelRegistry, client: Any = None) -> None:
         super().__init__(registry)
@@ -171,6 +175,26 @@ class DockerBackend(DeploymentBackend):
             runtime.write_state({"update": {"result": "failed", "error": str(exc)}})
             raise
         runtime.write_state({"update": {"result": "ok", "version": spec.version}})
+        if watch.needs_controller(spec):
+            self._start_controller(spec)
+
+    def _start_controller(self, spec: DeploymentSpec) -> None:
+        if watch.start(self.registry.root, spec.name) is None:
+            raise BackendError(
+                f"The experiment controller of deployment {spec.name} did not start: its "
+                f"{spec.traffic.kind if spec.traffic else ''} runs without guardrails.",
+                hint=f"See `modelhub logs {spec.name}`; `modelhub sync-deployments` starts it.",
+            )
+
+    def resume(self, spec: DeploymentSpec) -> bool:
+        """Start the experiment controller again if the spec needs one and it died."""
+        runtime = self.runtime(spec.name)
+        if not watch.needs_controller(spec) or watch.controller_pid(runtime) is not None:
+            return False
+        if not self._containers(spec.name):
+            return False  # nothing runs: ``apply`` starts both
+        self._start_controller(spec)
+        return True
 
     def _apply(self, spec: DeploymentSpec, timeout: float | None) -> None:
         image = self.image_for(spec)
@@ -325,6 +349,17 @@ class DockerBackend(DeploymentBackend):
         errors = [r.last_error for r in replicas if r.last_error]
         if failed:
             errors.append(str(update.get("error")))
+        controller = None
+        if watch.needs_controller(spec):
+            pid = watch.controller_pid(self.runtime(spec.name))
+            if pid is not None:
+                controller = f"running (pid {pid})"
+            elif containers:
+                controller = "not running"
+                errors.append(
+                    "the experiment controller is not running, so no guardrail is judged "
+                    "and no canary step taken; `modelhub sync-deployments` starts it again"
+                )
         last_error = errors[-1] if errors else None
         return DeploymentStatus.of(
             spec,
@@ -334,6 +369,7 @@ class DockerBackend(DeploymentBackend):
             replicas=replicas,
             serving_version=serving[0].version if serving else None,
             last_error=last_error,
+            controller=controller,
         )
 
     def logs(self, name: str, tail: int = 100) -> list[str]:
@@ -346,6 +382,7 @@ class DockerBackend(DeploymentBackend):
         return lines[-tail:] if tail else []
 
     def delete(self, name: str) -> bool:
+        watch.stop(self.registry.root, name)
         containers = self._containers(name)
         with ThreadPoolExecutor(max_workers=max(1, min(len(containers), 8))) as pool:
             list(pool.map(lambda c: self._remove(c, save_logs=True), containers))
