@@ -1,7 +1,5 @@
 import { Notification } from '@jupyterlab/apputils';
 import {
-  caretDownIcon,
-  caretRightIcon,
   ReactWidget,
   refreshIcon,
   UseSignal
@@ -214,11 +212,25 @@ interface IModelRowProps {
 /**
  * One model of the list; expands to show its versions.
  */
-function ModelRow(props: IModelRowProps): JSX.Element {
+const ModelRow = React.memo(ModelRowView, (before, after) => {
+  const a = before.summary;
+  const b = after.summary;
+  return (
+    before.model === after.model &&
+    before.commands === after.commands &&
+    a.name === b.name &&
+    a.latest === b.latest &&
+    a.versions === b.versions &&
+    a.updated === b.updated &&
+    a.deprecated === b.deprecated &&
+    JSON.stringify(a.stages) === JSON.stringify(b.stages)
+  );
+});
+
+function ModelRowView(props: IModelRowProps): JSX.Element {
   const { model, summary, commands } = props;
   const [expanded, setExpanded] = useState(false);
   const detailsId = `jp-ModelHub-details-${cssIdentifier(summary.name)}`;
-  const Caret = expanded ? caretDownIcon : caretRightIcon;
   const versionCount = `${summary.versions} ${
     summary.versions === 1 ? 'version' : 'versions'
   }`;
@@ -240,7 +252,8 @@ function ModelRow(props: IModelRowProps): JSX.Element {
         }
         onClick={() => setExpanded(!expanded)}
       >
-        <Caret.react tag="span" className="jp-ModelHub-caret" />
+        {/* A CSS triangle: a LabIcon per row costs more than the row itself. */}
+        <span className="jp-ModelHub-caret" aria-hidden="true" />
         <span className="jp-ModelHub-modelName">{summary.name}</span>
         <span
           className="jp-ModelHub-modelLatest"
