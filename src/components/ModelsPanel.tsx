@@ -1,9 +1,5 @@
 import { Notification } from '@jupyterlab/apputils';
-import {
-  ReactWidget,
-  refreshIcon,
-  UseSignal
-} from '@jupyterlab/ui-components';
+import { ReactWidget, refreshIcon, UseSignal } from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
 import { Message } from '@lumino/messaging';
 import React, { useEffect, useRef, useState } from 'react';
