@@ -51,7 +51,7 @@ async function chooseInDialog(
   await dialog.getByRole('button', { name: accept }).click();
 }
 
-test('deploy from the sidebar, see it ready, update, roll back and stop it', async ({
+test('deploy from the sidebar, update, promote, A/B test, roll back and stop', async ({
   page,
   tmpPath
 }, testInfo) => {
@@ -93,9 +93,11 @@ test('deploy from the sidebar, see it ready, update, roll back and stop it', asy
   await expect(form.locator('.jp-Dialog-header')).toHaveText(
     `Deploy ${MODEL_NAME}`
   );
-  await form.getByLabel('Version or stage').selectOption({ label: 'v0.0.1' });
-  await form.getByLabel('Target').selectOption('local');
-  await form.getByLabel('Deployment name').fill(DEPLOYMENT);
+  await form
+    .getByLabel('Version or stage', { exact: true })
+    .selectOption({ label: 'v0.0.1' });
+  await form.getByLabel('Target', { exact: true }).selectOption('local');
+  await form.getByLabel('Deployment name', { exact: true }).fill(DEPLOYMENT);
   await form.getByRole('button', { name: 'Deploy' }).click();
 
   // It shows as busy, then ready.
@@ -132,12 +134,128 @@ test('deploy from the sidebar, see it ready, update, roll back and stop it', asy
   await expect(row.locator('.jp-ModelHub-revision')).toHaveText('rev 2');
   await expect(row.locator('.jp-ModelHub-phase')).toHaveText('running');
 
-  // Screenshots of the sidebar with a live deployment, light then dark.
+  // Promote v0.0.1 to prod from its version row, after a confirmation.
+  await modelRow.locator('.jp-ModelHub-modelToggle').click();
+  const v1 = modelRow.locator('.jp-ModelHub-versionRow[data-version="v0.0.1"]');
+  await v1
+    .getByRole('button', { name: `Promote ${MODEL_NAME} v0.0.1 to a stage` })
+    .click();
+  const promoteForm = page.locator('.jp-Dialog', {
+    hasText: `Promote a version of ${MODEL_NAME}`
+  });
+  await expect(promoteForm.getByLabel('Version', { exact: true })).toHaveValue(
+    'v0.0.1'
+  );
+  await expect(promoteForm.getByLabel('Stage', { exact: true })).toHaveValue(
+    'prod'
+  );
+  await promoteForm.getByRole('button', { name: 'Promote' }).click();
+  const promoteConfirmation = page.locator('.jp-Dialog', {
+    hasText: `Put ${MODEL_NAME} v0.0.1 into prod?`
+  });
+  await promoteConfirmation.getByRole('button', { name: 'Promote' }).click();
+  await expect(
+    modelRow.locator('.jp-ModelHub-modelMeta .jp-ModelHub-stageBadge')
+  ).toHaveText('prod: v0.0.1');
+  await expect(
+    v1.getByRole('button', { name: `Take prod away from ${MODEL_NAME} v0.0.1` })
+  ).toBeVisible();
+
+  // An A/B test of v0.0.1 against the v0.0.2 champion, started from the sidebar.
+  const experiments = panel.getByRole('region', { name: 'Experiments' });
+  await expect(experiments).toContainText('No experiment is running.');
+  await experiments
+    .getByRole('button', { name: 'Start an experiment' })
+    .click();
+  await chooseInDialog(page, DEPLOYMENT);
+  const experimentForm = page.locator('.jp-Dialog', {
+    hasText: `Start an experiment on ${DEPLOYMENT}`
+  });
+  await experimentForm
+    .getByLabel('Challenger', { exact: true })
+    .selectOption({ label: 'v0.0.1' });
+  await experimentForm
+    .getByLabel('Kind', { exact: true })
+    .selectOption('split');
+  await experimentForm
+    .getByLabel('Split (A/B: champion/challenger)', { exact: true })
+    .fill('80/20');
+  await experimentForm.getByRole('button', { name: 'Start' }).click();
+  const experiment = experiments.locator(
+    `.jp-ModelHub-experimentRow[data-deployment-name="${DEPLOYMENT}"]`
+  );
+  await expect(experiment.locator('.jp-ModelHub-trafficKind')).toHaveText(
+    'A/B split',
+    { timeout: 120_000 }
+  );
+  await expect(experiment).toContainText('v0.0.2 vs v0.0.1');
+  await expect(row.locator('.jp-ModelHub-traffic')).toContainText('v0.0.2 80%');
+  await expect(row.locator('.jp-ModelHub-traffic')).toContainText('v0.0.1 20%');
+  // The server's verdict replaces the placeholder once the report was read.
+  await expect(experiment.locator('.jp-ModelHub-verdict')).not.toHaveText(
+    'Waiting for a verdict…',
+    { timeout: 30_000 }
+  );
+
+  // Traffic, until the live requests/s sparkline shows it.
+  const status = await (
+    await page.request.get(`/modelhub/api/deployments/${DEPLOYMENT}`)
+  ).json();
+  const requestsPerSecond = row.locator('.jp-ModelHub-sparklineValue').first();
+  let sending = true;
+  const traffic = (async () => {
+    const rows = [
+      [0.1, -1.2, 0.3, 2.0],
+      [1.5, 0.2, -0.7, 0.1]
+    ];
+    while (sending) {
+      const reply = await page.request.post(
+        `${status.endpoint}/v2/models/${MODEL_NAME}/infer`,
+        {
+          data: {
+            inputs: [
+              {
+                name: 'input',
+                shape: [2, 4],
+                datatype: 'FP64',
+                data: rows.flat()
+              }
+            ]
+          }
+        }
+      );
+      expect(reply.status()).toBe(200);
+    }
+  })();
+  try {
+    await expect(requestsPerSecond).toHaveText(/^[1-9][0-9.]* req\/s$/, {
+      timeout: 60_000
+    });
+  } finally {
+    sending = false;
+    await traffic;
+  }
+  await expect(row.locator('.jp-ModelHub-sparklineValue').nth(1)).toHaveText(
+    /^[0-9.]+ ms p50$/
+  );
+
+  // Screenshots of the sidebar with a live deployment and its A/B test, light then dark.
   const sidebar = page.locator('#jupyter-modelhub-panel');
   await screenshot(sidebar, 'sidebar-light.png', testInfo);
   await page.theme.setDarkTheme();
   await screenshot(sidebar, 'sidebar-dark.png', testInfo);
   await page.theme.setLightTheme();
+
+  // Stop the A/B test, after a confirmation: all traffic back to the champion.
+  await experiment
+    .getByRole('button', { name: `Stop the experiment on ${DEPLOYMENT}` })
+    .click();
+  await page
+    .locator('.jp-Dialog', { hasText: `End the experiment on ${DEPLOYMENT}?` })
+    .getByRole('button', { name: 'Stop experiment' })
+    .click();
+  await expect(experiments).toContainText('No experiment is running.');
+  await expect(row.locator('.jp-ModelHub-traffic')).toHaveCount(0);
 
   // Roll back to revision 1 (v0.0.1), chosen from the history.
   await row.getByRole('button', { name: `Roll back ${DEPLOYMENT}` }).click();
@@ -146,7 +264,11 @@ test('deploy from the sidebar, see it ready, update, roll back and stop it', asy
     `${MODEL_NAME} v0.0.1`,
     { timeout: 120_000 }
   );
-  await expect(row.locator('.jp-ModelHub-revision')).toHaveText('rev 3');
+  await expect(
+    page.getByRole('alert').filter({
+      hasText: `ModelHub: ${DEPLOYMENT} serves v0.0.1 (revision`
+    })
+  ).toBeVisible();
 
   // Stop it, after a confirmation.
   await row.getByRole('button', { name: `Stop ${DEPLOYMENT}` }).click();
