@@ -45,6 +45,7 @@ from .views import (
 )
 
 if TYPE_CHECKING:
+    from .experiments.quality import QualityTimeline
     from .monitoring.alerts import AlertThresholds
     from .monitoring.notify import Notifier
     from .monitoring.service import DeploymentDrift
@@ -824,6 +825,25 @@ def drift_loader(args: argparse.Namespace) -> Callable[[timedelta | None], Deplo
             options["over_time"] = max((last - first) / 12, timedelta(seconds=1))
             drift = hub.drift(args.name, **options)
         return drift
+
+    return load
+
+
+#: the quality windows of the drift dashboard: this many per chosen span (for ``all``, 1 h each)
+QUALITY_WINDOWS = 12
+
+
+def quality_loader(args: argparse.Namespace) -> Callable[[timedelta | None], QualityTimeline]:
+    """What the drift dashboard calls to draw the quality over time: ``load(window)``, the
+    outcomes of the last ``window`` in ``QUALITY_WINDOWS`` steps (everything, by the hour, for
+    ``None``)."""
+    hub = _hub(args)
+
+    def load(window: timedelta | None) -> QualityTimeline:
+        if window is None:
+            return hub.quality(args.name, step=3600.0)
+        since = datetime.now(timezone.utc) - window
+        return hub.quality(args.name, step=window / QUALITY_WINDOWS, since=since)
 
     return load
 

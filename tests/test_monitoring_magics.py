@@ -61,6 +61,8 @@ def test_drift_and_monitor_in_cells(ip: RaisingShell, served: Hub, tmp_path: Pat
         assert dashboard.features.value == SHIFTED  # the most drifted feature is selected
         assert dashboard.histogram.layout.title.text.startswith(f"{SHIFTED}: reference vs current")
         assert dashboard.window.value == "all" and dashboard.drift.timeline is not None
+        # the quality figure asks the hub, which has no outcome for these requests yet
+        assert "No outcome was posted back" in dashboard.quality.layout.title.text
         dashboard.window.value = "1h"
         assert dashboard.refreshes == 2 and dashboard.drift.n_rows == ROWS
     finally:

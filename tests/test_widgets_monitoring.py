@@ -15,6 +15,7 @@ import pytest
 
 from jupyter_modelhub.deploy.records import DeploymentStatus, ReplicaStatus
 from jupyter_modelhub.errors import BackendError, InvalidArgument
+from jupyter_modelhub.experiments.quality import QualityPoint, QualityTimeline
 from jupyter_modelhub.monitoring import build_profile, compute_drift, drift_over_time
 from jupyter_modelhub.monitoring.prediction_log import TimeRange
 from jupyter_modelhub.monitoring.scrape import Scrape
@@ -80,9 +81,10 @@ def dashboard(reader: DriftReader) -> Iterator[DriftWidget]:
 
 def test_the_drift_dashboard_has_its_parts(dashboard: DriftWidget, reader: DriftReader) -> None:
     assert isinstance(dashboard, widgets.VBox)
-    controls, summary, header, features, histogram, timeline = dashboard.children
+    controls, summary, header, features, histogram, timeline, quality = dashboard.children
     assert isinstance(features, widgets.Select)
     assert isinstance(histogram, go.FigureWidget) and isinstance(timeline, go.FigureWidget)
+    assert isinstance(quality, go.FigureWidget) and not quality.data  # no outcomes asked for
     assert [c.description for c in controls.children[:2]] == ["Window", "Refresh"]
     assert controls.children[0].options == ("15m", "1h", "6h", "24h", "all")
     assert controls.children[0].value == "all" and reader.windows == [None]
@@ -151,6 +153,58 @@ def test_a_custom_window_joins_the_selector(reader: DriftReader) -> None:
         assert widget.window.value == "90m" and reader.windows == [dt.timedelta(minutes=90)]
         assert "90m" in widget.window.options
         assert repr(widget).startswith("Drift of deployment svc")  # text in a terminal
+    finally:
+        widget.close()
+
+
+# -- quality over time -----------------------------------------------------------------------------
+class QualityReader:
+    """``Hub.quality`` of a deployment with an A/B test: a better challenger, 3 hourly windows;
+    ``posted=False`` before any outcome was posted."""
+
+    def __init__(self) -> None:
+        self.windows: list[dt.timedelta | None] = []
+        self.posted = True
+
+    def __call__(self, window: dt.timedelta | None) -> QualityTimeline:
+        self.windows.append(window)
+        if not self.posted:
+            raise InvalidArgument("No outcome was posted to deployment 'svc' yet.")
+        points = tuple(
+            QualityPoint(
+                START + dt.timedelta(hours=h), variant, 100, mean, mean - 0.05, mean + 0.05
+            )
+            for h in range(3)
+            for variant, mean in (("champion", 0.30), ("challenger", 0.42))
+        )
+        return QualityTimeline(step_seconds=3600.0, metric="rate", points=points)
+
+
+def test_the_quality_over_time_is_drawn_per_variant_and_follows_the_window(
+    reader: DriftReader,
+) -> None:
+    quality = QualityReader()
+    widget = DriftWidget(reader, quality=quality)
+    try:
+        figure = widget.quality
+        assert [trace.name for trace in figure.data] == ["champion", "challenger"]
+        assert list(figure.data[1].y) == [0.42, 0.42, 0.42]
+        assert list(figure.data[1].error_y.array) == pytest.approx([0.05] * 3)
+        assert figure.layout.title.text.startswith("Quality over time: outcome rate per 3600 s")
+        widget.window.value = "6h"
+        assert quality.windows == [None, dt.timedelta(hours=6)]
+    finally:
+        widget.close()
+
+
+def test_before_any_outcome_the_quality_figure_says_why_it_is_empty(reader: DriftReader) -> None:
+    quality = QualityReader()
+    quality.posted = False
+    widget = DriftWidget(reader, quality=quality)
+    try:
+        assert not widget.quality.data
+        assert "No outcome was posted to deployment 'svc' yet" in widget.quality.layout.title.text
+        assert "1 of 3 features drifted" in widget.summary.value  # the drift is drawn all the same
     finally:
         widget.close()
 

@@ -83,7 +83,11 @@ def _dashboard(args: Any) -> Any:
     if args.command == "drift":
         from ..widgets.drift import DriftWidget
 
-        return DriftWidget(commands.drift_loader(args), window=commands.drift_window(args))
+        return DriftWidget(
+            commands.drift_loader(args),
+            window=commands.drift_window(args),
+            quality=commands.quality_loader(args),
+        )
     from ..hub import Hub
     from ..widgets.monitor import MonitorWidget
 

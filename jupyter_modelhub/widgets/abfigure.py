@@ -1,8 +1,9 @@
-"""The A/B report as a plotly figure: data in, figure out, nothing else.
+"""Outcomes as plotly figures: data in, figure out, nothing else.
 
-Left, each variant's estimate (rate or mean) with its confidence interval as error bars;
-right, each challenger's always-valid p-value at each look the reader has seen, with the
-significance level as a line: once a curve falls below it, the experiment can stop.
+The A/B report: left, each variant's estimate (rate or mean) with its confidence interval as
+error bars; right, each challenger's always-valid p-value at each look the reader has seen,
+with the significance level as a line: once a curve falls below it, the experiment can stop.
+Quality over time: the outcome rate or mean per window and variant, with its interval.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..experiments.analysis import ExperimentAnalysis
+from ..experiments.quality import QualityTimeline
 
 #: challenger -> (looks, always-valid p) in the order they were seen
 PHistory = Mapping[str, Sequence[tuple[int, float]]]
@@ -91,5 +93,37 @@ def ab_report_figure(analysis: ExperimentAnalysis, history: PHistory | None = No
     figure.update_xaxes(title_text="looks", row=1, col=2)
     figure.update_layout(
         title=f"A/B test {analysis.experiment}", height=380, margin={"t": 70, "b": 40}
+    )
+    return figure
+
+
+def quality_figure(timeline: QualityTimeline) -> go.Figure:
+    """The model's quality over time: the outcome rate (or mean) per window, one line per
+    variant, its 95% interval as error bars."""
+    what = "rate" if timeline.metric == "rate" else "mean"
+    figure = go.Figure()
+    for variant in dict.fromkeys(p.variant for p in timeline.points):
+        points = [p for p in timeline.points if p.variant == variant]
+        figure.add_trace(
+            go.Scatter(
+                x=[p.start.isoformat() for p in points],
+                y=[p.mean for p in points],
+                name=variant,
+                mode="lines+markers",
+                customdata=[p.n for p in points],
+                hovertemplate=f"{what} %{{y:.4g}}, %{{customdata}} outcomes<extra>{variant}</extra>",
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [None if p.high is None else p.high - p.mean for p in points],
+                    "arrayminus": [None if p.low is None else p.mean - p.low for p in points],
+                },
+            )
+        )
+    figure.update_layout(
+        title=f"Quality over time: outcome {what} per {timeline.step_seconds:g} s window (95% CI)",
+        yaxis={"tickformat": ".0%"} if what == "rate" else {},
+        legend={"orientation": "h"},
+        height=320,
     )
     return figure

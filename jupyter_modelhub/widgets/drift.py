@@ -3,8 +3,9 @@
 A ``VBox`` of: a summary (verdict, window, output drift), the feature table sorted by drift as a
 selectable list (one line per feature: test, score, p-value, effect size, drifted), the
 reference vs current histogram of the selected feature (from the engine's bin counts, never
-rows), drift over time, and controls: a window selector (15m, 1h, 6h, 24h, all) and Refresh.
-Figures come from :mod:`jupyter_modelhub.monitoring.figures`; this module only wires them.
+rows), drift over time, the model's quality over time where outcomes were posted back, and
+controls: a window selector (15m, 1h, 6h, 24h, all) and Refresh. Figures come from
+:mod:`jupyter_modelhub.monitoring.figures` and :mod:`.abfigure`; this module only wires them.
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 
 from ..errors import ModelHubError
+from ..experiments.quality import QualityTimeline
 from ..monitoring.figures import drift_over_time_figure, histogram_figure
 from ..monitoring.records import FeatureDrift
 from ..monitoring.service import DeploymentDrift
 from ..views import deployment_drift_table, drift_verdict
+from .abfigure import quality_figure
 
 #: ``load(window)``: the drift of the last ``window`` (None: everything logged)
 Loader = Callable[[timedelta | None], DeploymentDrift]
+#: ``quality(window)``: the outcomes' mean per window and variant over the last ``window``
+QualityLoader = Callable[[timedelta | None], QualityTimeline]
 
 WINDOWS: dict[str, timedelta | None] = {
     "15m": timedelta(minutes=15),
@@ -80,6 +85,9 @@ class DriftWidget(widgets.VBox):
         load: ``load(window)`` returns the deployment's drift (one ``Hub.drift`` call).
         window: the window read first (None: everything logged).
         initial: a drift already read for ``window`` (else ``load`` is called now).
+        quality: ``quality(window)`` returns the quality over time (one ``Hub.quality``
+            call); without it, or before any outcome is posted, that figure says why it is
+            empty.
     """
 
     def __init__(
@@ -88,8 +96,10 @@ class DriftWidget(widgets.VBox):
         *,
         window: timedelta | None = None,
         initial: DeploymentDrift | None = None,
+        quality: QualityLoader | None = None,
     ) -> None:
         self._load = load
+        self._quality = quality
         self._updating = False
         options = dict(WINDOWS)
         options.setdefault(window_label(window), window)
@@ -101,6 +111,7 @@ class DriftWidget(widgets.VBox):
         self.features.add_class("jp-ModelHub-drift-features")
         self.histogram = go.FigureWidget()
         self.timeline = go.FigureWidget()
+        self.quality = go.FigureWidget()
         self.window = widgets.Dropdown(
             options=list(options), value=window_label(window), description="Window"
         )
@@ -110,10 +121,11 @@ class DriftWidget(widgets.VBox):
         self.controls = widgets.HBox([self.window, self.button, self.status])
         super().__init__(
             [self.controls, self.summary, self.header, self.features, self.histogram,
-             self.timeline]
+             self.timeline, self.quality]
         )  # fmt: skip
         self.drift = initial if initial is not None else load(window)
         self._show(self.drift)
+        self._show_quality(window)
         self.features.observe(self._selected, names="value")
         self.window.observe(lambda _: self.refresh(), names="value")
         self.button.on_click(lambda _: self.refresh())
@@ -132,6 +144,18 @@ class DriftWidget(widgets.VBox):
             self.status.value = f"<small>could not refresh: {html.escape(str(exc))}</small>"
             return
         self._show(drift)
+        self._show_quality(self.selected_window)
+
+    def _show_quality(self, window: timedelta | None) -> None:
+        if self._quality is None:
+            self._draw(self.quality, None, "quality over time: no outcomes asked for")
+            return
+        try:
+            timeline = self._quality(window)
+        except ModelHubError as exc:  # no outcome posted yet: say so where the figure goes
+            self._draw(self.quality, None, f"quality over time: {exc}")
+            return
+        self._draw(self.quality, quality_figure(timeline))
 
     def _show(self, drift: DeploymentDrift) -> None:
         self.drift = drift
@@ -194,8 +218,8 @@ class DriftWidget(widgets.VBox):
         """Close the widget and its children (also after a failed ``__init__``: ipywidgets
         calls ``close`` from ``__del__``)."""
         for name in (
-            "summary", "header", "features", "histogram", "timeline", "window", "button",
-            "status", "controls",
+            "summary", "header", "features", "histogram", "timeline", "quality", "window",
+            "button", "status", "controls",
         ):  # fmt: skip
             child = getattr(self, name, None)
             if child is not None:
