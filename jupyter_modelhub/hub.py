@@ -294,19 +294,14 @@ class Hub:
                 ``sample_rate``, ``max_body_mb``, ``runtime``).
             target_options: where and how the target runs it, for targets that take some
                 (``kubernetes``: ``namespace``, ``context``, ``image``, ``hpa_max``… see
-                ``KubernetesOptions``); names only, never a credential.
+                ``KubernetesOptions``); committed with the deployment's spec, so names only,
+                never a credential.
 
         Raises:
             InvalidArgument: a bad option, or ``name`` is already deployed and running.
             NotFound: ``ref`` does not exist.
             BackendError: the deployment did not become ready (the server's own reason).
         """
-        if target_options:
-            backend = self._deployments.backend(target)
-            configure = getattr(backend, "configure", None)
-            if configure is None:
-                raise InvalidArgument(f"The {target} target takes no target options.")
-            configure(name or ref.partition("@")[0].partition("#")[0], target_options)
         return self._deployments.deploy(
             ref,
             name,
@@ -317,6 +312,7 @@ class Hub:
             target=target,
             server=server,
             timeout=timeout,
+            options=target_options,
         )
 
     def update(

@@ -579,7 +579,9 @@ def test_backends_come_from_entry_points_and_are_checked(monkeypatch: pytest.Mon
     spec = DeploymentSpec(
         name="api", model="fraud", ref="fraud@v0.0.1", version="v0.0.1", traffic=canary
     )
-    with pytest.raises(InvalidArgument, match=r"cannot run a canary.*Targets that can: docker, local"):
+    with pytest.raises(
+        InvalidArgument, match=r"cannot run a canary.*Targets that can: docker, local"
+    ):
         Good(None).check_traffic(spec)  # type: ignore[arg-type]
     backend_class("local")(None).check_traffic(spec)  # type: ignore[arg-type]
 
@@ -620,3 +622,21 @@ def test_modelhub_serve_runs_the_model_server_in_the_foreground(deployed: Hub) -
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
+
+
+def test_target_options_are_plain_names_and_never_credentials() -> None:
+    base = {"name": "api", "model": "fraud", "ref": "fraud@v0.0.1", "version": "v0.0.1"}
+    plain = DeploymentSpec.from_dict(base)
+    assert plain.target_options == {} and "target_options" not in plain.to_yaml()
+    given = {**base, "target": "kubernetes", "target_options": {"namespace": "ml", "x": None}}
+    spec = DeploymentSpec.from_yaml(DeploymentSpec.from_dict(given).to_yaml())
+    assert spec.target_options == {"namespace": "ml"}
+    for bad, words in [
+        ({"password": "x"}, "looks like a credential"),
+        ({"aws_secret_key": "x"}, "looks like a credential"),
+        ({"hub_url": "https://u:p@example.org/h.git"}, "looks like a credential"),
+        ({"key": "-----BEGIN RSA PRIVATE KEY-----"}, "looks like a credential"),
+        ({"namespace": ["a"]}, "plain value"),
+    ]:
+        with pytest.raises(InvalidArgument, match=words):
+            DeploymentSpec.from_dict({**base, "target_options": bad})

@@ -20,6 +20,7 @@ from kubernetes import client
 from jupyter_modelhub.deploy.kubernetes import KubernetesBackend, KubernetesOptions, backend
 from jupyter_modelhub.deploy.kubernetes.manifests import TEMPLATE_LABEL
 from jupyter_modelhub.deploy.spec import DeploymentSpec
+from jupyter_modelhub.deploy.store import DeploymentStore
 from jupyter_modelhub.errors import BackendError, InvalidArgument
 from jupyter_modelhub.experiments.policy import TrafficPolicy
 
@@ -165,6 +166,7 @@ def spec(version: str = "v0.0.1", **changes: Any) -> DeploymentSpec:
         target="kubernetes",
         replicas=2,
         port=8080,
+        target_options=image_options(),
     ).replace(**changes)
 
 
@@ -182,7 +184,8 @@ def api_factory(kmock: ApiServer):
 def k8s(hub, api_factory) -> KubernetesBackend:
     k8s = KubernetesBackend(hub.registry, client_factory=api_factory)
     k8s.poll_interval = 0.01
-    k8s.options_store.save("fraud", KubernetesOptions.from_dict(image_options()))
+    # ``logs`` and ``delete`` take a name: they find its options in its committed spec
+    DeploymentStore(hub.registry).save(spec(), "Deploy fraud")
     return k8s
 
 
@@ -263,13 +266,11 @@ async def test_objects_that_exist_already_are_patched(kmock, k8s):
 
 @pytest.mark.asyncio
 async def test_the_autoscaler_comes_and_goes_with_its_option(kmock, k8s):
-    k8s.options_store.save("fraud", KubernetesOptions.from_dict(image_options(hpa_max=5)))
     async with Cluster(kmock) as cluster:
-        await asyncio.to_thread(k8s.apply, spec(), 10)
+        await asyncio.to_thread(k8s.apply, spec(target_options=image_options(hpa_max=5)), 10)
         hpa = cluster.objects(HPAS)["fraud"]
         assert hpa["spec"]["maxReplicas"] == 5
         assert "replicas" not in cluster.objects(DEPLOYMENTS)["fraud"]["spec"]
-        k8s.options_store.save("fraud", KubernetesOptions.from_dict(image_options()))
         await asyncio.to_thread(k8s.apply, spec(), 10)
         assert cluster.objects(HPAS) == {}
 
@@ -332,9 +333,12 @@ def traffic(kind: str) -> TrafficPolicy:
 @pytest.mark.asyncio
 @pytest.mark.parametrize("kind", ["split", "canary", "bluegreen"])
 async def test_policies_it_cannot_honour_are_refused_before_any_call(kmock, k8s, kind):
-    with pytest.raises(InvalidArgument, match=f"cannot run a {kind} experiment"):
+    with pytest.raises(InvalidArgument, match=f"cannot run a {kind} experiment") as info:
         await asyncio.to_thread(k8s.apply, spec(traffic=traffic(kind)), 10)
     assert list(kmock) == []
+    text = str(info.value) + (info.value.hint or "")
+    assert "no experiment controller" in text or "none runs in a cluster" in text
+    assert "Targets that can: docker, local" in text
 
 
 @pytest.mark.asyncio
@@ -369,7 +373,7 @@ async def test_the_hub_deploys_updates_rolls_back_and_stops(kmock, k8s_hub):
             "running",
             "v0.0.1",
         )
-        with pytest.raises(InvalidArgument, match="already runs"):
+        with pytest.raises(InvalidArgument, match="already exists"):
             await asyncio.to_thread(
                 lambda: hub.deploy("fraud", target="kubernetes", target_options=image_options())
             )
@@ -379,11 +383,56 @@ async def test_the_hub_deploys_updates_rolls_back_and_stops(kmock, k8s_hub):
         assert args_of(cluster.objects(DEPLOYMENTS)["fraud"])[0] == "fraud@v0.0.1"
         assert (status.revision, status.serving_version) == (3, "v0.0.1")
         assert [r.version for r in hub.revisions("fraud")] == ["v0.0.1", "v0.0.2", "v0.0.1"]
+        # the options were committed with every revision (names only): the rollback has them
+        assert [r.spec.target_options for r in hub.revisions("fraud")] == [image_options()] * 3
+        assert status.endpoint == f"http://fraud.{NS}.svc:80"
+        committed = (hub.path / "deployments" / "fraud.yaml").read_text()
+        assert "target_options:" in committed and f"namespace: {NS}" in committed
         assert await asyncio.to_thread(hub.stop, "fraud") is True
         assert cluster.objects(DEPLOYMENTS) == {}
         assert await asyncio.to_thread(hub.stop, "fraud") is False
-    # only names were recorded: the options live in the ignored runtime folder
+    # nothing was kept per machine
     tracked = hub.registry.git.run("ls-files")
     assert ".modelhub" not in tracked
+    assert not (hub.path / ".modelhub" / "targets").exists()
     with pytest.raises(InvalidArgument, match="takes no target options"):
         hub.deploy("fraud", target="local", target_options={"namespace": "x"})
+
+
+@pytest.mark.parametrize(
+    ("given", "words"),
+    [
+        ({"namespace": "ml", "replicaz": 3}, r"Unknown Kubernetes option\(s\): replicaz.*hpa_max"),
+        ({"hpa_max": "many"}, "hpa_max must be an integer"),
+        ({"token": "abc"}, "looks like a credential"),
+        ({"hub_url": "https://bob:hunter2@git.example.org/hub.git"}, "looks like a credential"),
+        ({"image": "ghp_abcdefghijklmnopqrstuvwxyz0123"}, "looks like a credential"),
+    ],
+)
+def test_bad_or_secret_options_are_refused_before_anything_is_recorded(
+    k8s_hub, given, words
+) -> None:
+    with pytest.raises(InvalidArgument, match=words):
+        k8s_hub.deploy("fraud@v0.0.1", target="kubernetes", target_options=given)
+    assert k8s_hub.deployments() == []
+    # a Secret's name is fine: the keys stay in the cluster
+    assert KubernetesOptions.check({"secret": "dvc-remote", "hpa_max": 3}) == {
+        "hpa_max": 3,
+        "secret": "dvc-remote",
+    }
+
+
+@pytest.mark.asyncio
+async def test_a_deployment_made_before_specs_carried_options_still_finds_them(kmock, k8s):
+    """Its per-machine file (``.modelhub/targets/kubernetes/NAME.yaml``) is read while its
+    spec has none, and removed when it stops."""
+    k8s.options_store.save("fraud", KubernetesOptions.from_dict(image_options()))
+    old = spec(target_options={})
+    DeploymentStore(k8s.registry).save(old, "Deploy fraud (as an older version wrote it)")
+    async with Cluster(kmock) as cluster:
+        await asyncio.to_thread(k8s.apply, old, 10)
+        assert set(cluster.objects(DEPLOYMENTS)) == {"fraud"}  # in namespace NS, image source
+        status = await asyncio.to_thread(k8s.status, old, 1)
+        assert status.endpoint == f"http://fraud.{NS}.svc:80" and status.phase == "running"
+        assert await asyncio.to_thread(k8s.delete, "fraud") is True
+    assert not k8s.options_store.path("fraud").exists()

@@ -76,15 +76,16 @@ def test_deploy_update_fail_rollback_stop_on_a_live_cluster(cluster_hub):
 
     # a version whose pods cannot start: the rollout fails with the pod's reason, and the
     # old pods keep serving
-    options_store = hub._deployments.backend("kubernetes").options_store  # type: ignore[attr-defined]
-    broken = options_store.get(NAME).replace(image="modelhub-e2e/does-not-exist:0")
-    options_store.save(NAME, broken)
+    # (its image, in the options committed with its spec)
+    store = hub._deployments.store
+    current = store.require(NAME)
+    broken = {**current.target_options, "image": "modelhub-e2e/does-not-exist:0"}
+    store.save(current.replace(target_options=broken), f"Break the image of {NAME}")
     with pytest.raises(BackendError, match=r"ImagePullBackOff|ErrImage|ProgressDeadline"):
         hub.update(NAME, "v0.0.1", timeout=180)
     assert hub.deployment(NAME).serving_version == "v0.0.2"
 
-    options_store.save(NAME, broken.replace(image=options["image"]))
-    status = hub.rollback(NAME, 2, timeout=300)
+    status = hub.rollback(NAME, 2, timeout=300)  # revision 2: v0.0.2 with the good image
     assert (status.phase, status.serving_version) == ("running", "v0.0.2")
     assert hub.stop(NAME) is True
     assert hub.stop(NAME) is False

@@ -292,3 +292,23 @@ def test_modelhub_manifests_prints_yaml_for_gitops(registered, capsys):
     # a user mistake is one line and exit code 2
     assert main([*argv, "--hpa-min", "5", "--hpa-max", "3", "--source", "image"]) == 2
     assert "autoscaling range" in capsys.readouterr().err
+
+
+def test_manifests_of_a_deployment_use_the_options_committed_with_it(registered, capsys):
+    from jupyter_modelhub.cli import main
+    from jupyter_modelhub.deploy.store import DeploymentStore
+
+    hub = registered
+    committed = {"namespace": "ml", "image": "me/modelhub:2", "source": "image", "hpa_max": 3}
+    DeploymentStore(hub.registry).save(
+        spec(name="fraud-api", target_options=committed), "Deploy fraud-api on kubernetes"
+    )
+    assert main(["--hub", str(hub.path), "manifests", "fraud-api"]) == 0
+    docs = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [d["kind"] for d in docs] == ["Deployment", "Service", "HorizontalPodAutoscaler"]
+    assert {d["metadata"]["namespace"] for d in docs} == {"ml"}
+    assert docs[0]["spec"]["template"]["spec"]["containers"][0]["image"] == "me/modelhub:2"
+    # flags go on top of them, for this print only
+    text = hub.manifests("fraud-api", namespace="staging")
+    assert {d["metadata"]["namespace"] for d in yaml.safe_load_all(text)} == {"staging"}
+    assert DeploymentStore(hub.registry).require("fraud-api").target_options == committed

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 from importlib.metadata import entry_points
+from typing import Any
 
 from ..errors import InvalidArgument
 from ..registry.registry import ModelRegistry
@@ -35,6 +36,8 @@ class DeploymentBackend(abc.ABC):
     #: the traffic policies (``TrafficPolicy.kind``) this target honours exactly as
     #: ``experiments.policy`` defines them; any other is refused, never approximated
     traffic_kinds: frozenset[str] = frozenset()
+    #: why the others are refused, said with the refusal
+    traffic_refusal: str = ""
 
     def __init__(self, registry: ModelRegistry) -> None:
         self.registry = registry
@@ -51,11 +54,26 @@ class DeploymentBackend(abc.ABC):
         able = sorted(
             name for name, cls in builtin_backends().items() if policy.kind in cls.traffic_kinds
         )
+        why = f" {self.traffic_refusal}" if self.traffic_refusal else ""
         raise InvalidArgument(
             f"The {self.target or type(self).__name__} target cannot run a {policy.kind} "
-            "experiment the way it is defined, so it refuses it.",
+            f"experiment the way it is defined, so it refuses it.{why}",
             hint=f"Targets that can: {', '.join(able) or 'none'}.",
         )
+
+    def check_options(self, given: dict[str, Any]) -> dict[str, Any]:
+        """The target options of a new deployment (``DeploymentSpec.target_options``),
+        checked and in the form to record. By default a target takes none.
+
+        Raises:
+            InvalidArgument: an option this target does not take (naming the ones it does).
+        """
+        if given:
+            raise InvalidArgument(
+                f"The {self.target or type(self).__name__} target takes no target options "
+                f"({', '.join(sorted(given))})."
+            )
+        return {}
 
     def prepare(self, spec: DeploymentSpec) -> DeploymentSpec:
         """Fill in what the target chooses before the spec is recorded (e.g. a free port)."""

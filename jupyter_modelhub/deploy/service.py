@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from ..errors import BackendError, InvalidArgument
 from ..registry.lock import hub_lock
@@ -23,7 +24,13 @@ from ..registry.registry import ModelRegistry
 from .backend import DeploymentBackend, load_backend
 from .records import DeploymentStatus, Revision
 from .runtime import RuntimeFolder
-from .spec import DEFAULT_HOST, DeploymentSpec, server_options, validate_replicas
+from .spec import (
+    DEFAULT_HOST,
+    DeploymentSpec,
+    server_options,
+    target_options,
+    validate_replicas,
+)
 from .store import DeploymentStore
 
 OPERATION_TIMEOUT = 600.0
@@ -58,12 +65,18 @@ class Deployments:
         target: str = "local",
         server: dict[str, object] | None = None,
         timeout: float | None = None,
+        options: dict[str, Any] | None = None,
     ) -> DeploymentStatus:
-        """Start serving ``ref`` as deployment ``name`` (default: the model's name)."""
+        """Start serving ``ref`` as deployment ``name`` (default: the model's name).
+
+        ``options`` are the target's (``DeploymentSpec.target_options``); without any, a
+        deployment made again under the same name on the same target keeps its earlier ones.
+        """
         parsed = parse_ref(ref)
         name = validate_name(name or parsed.name, "deployment name")
         validate_replicas(replicas)
         backend = self.backend(target)
+        checked = backend.check_options(target_options(options))
         with self._operation(name):
             current = self.store.get(name)
             if current is not None:
@@ -87,6 +100,8 @@ class Deployments:
                 host=host,
                 port=port if port is not None else (current.port if current else None),
                 server=server_options(server),
+                target_options=checked
+                or (current.target_options if current and current.target == target else {}),
             )
             spec = backend.prepare(spec)
             self.store.save(spec, f"Deploy {name}: {spec.version_ref}")

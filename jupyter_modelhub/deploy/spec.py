@@ -2,14 +2,17 @@
 
 A spec says which model version to serve, where and how: the reference the user asked for
 (``fraud#prod``) and the version it resolved to (``v0.0.2``), whether the deployment follows
-its stage, the number of replicas, the address, and the model server's options. It is what a
-``DeploymentBackend`` is asked to make true, and what a rollback restores.
+its stage, the number of replicas, the address, the model server's options, and the target's
+own options (``target_options``: a Kubernetes namespace, image…, checked by the target's
+backend). It is what a ``DeploymentBackend`` is asked to make true, and what a rollback
+restores. Since it is committed to git, it names things and never holds a credential.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +71,55 @@ def server_options(given: dict[str, Any] | None = None) -> dict[str, Any]:
     return out
 
 
+# Option names and values that say "I am a credential": a spec is committed to git, so they
+# are refused whatever the target (a Secret's *name*, ``secret``, is fine).
+_CREDENTIAL_NAME = re.compile(
+    r"pass(word|wd)?|token|credential|api_?key|access_?key|secret_?key|private_?key|auth",
+    re.IGNORECASE,
+)
+_CREDENTIAL_VALUE = re.compile(
+    r"://[^/@\s]*:[^/@\s]*@"  # user:password@ in a URL
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
+    r"|\b(AKIA|ASIA)[0-9A-Z]{16}\b"  # an AWS access key id
+    r"|\bgh[pousr]_[A-Za-z0-9]{20,}"  # a GitHub token
+)
+
+
+def target_options(given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The given target options with ``None`` values dropped, checked for what every target
+    needs: names, plain values, and nothing that looks like a credential. Which options a
+    target takes is its backend's to check (``DeploymentBackend.check_options``).
+
+    Raises:
+        InvalidArgument: not a mapping of names to plain values, or a credential.
+    """
+    if given is None:
+        return {}
+    if not isinstance(given, dict):
+        raise InvalidArgument("Target options must be a mapping of names to values.")
+    out: dict[str, Any] = {}
+    for key, value in sorted(given.items()):
+        if value is None:
+            continue
+        if not isinstance(key, str) or not key:
+            raise InvalidArgument(f"Invalid target option name {key!r}.")
+        if not isinstance(value, (str, int, float, bool)):
+            raise InvalidArgument(
+                f"The target option {key} must be a plain value, not {type(value).__name__}."
+            )
+        if _CREDENTIAL_NAME.search(key) or (
+            isinstance(value, str) and _CREDENTIAL_VALUE.search(value)
+        ):
+            raise InvalidArgument(
+                f"The target option {key} looks like a credential, and a deployment's spec is "
+                "committed to git.",
+                hint="Keep credentials where they live (a Kubernetes Secret, your kubeconfig, "
+                "DVC's config.local) and give their name only (e.g. --secret NAME).",
+            )
+        out[key] = value
+    return out
+
+
 def validate_replicas(replicas: int) -> int:
     if (
         isinstance(replicas, bool)
@@ -107,6 +159,9 @@ class DeploymentSpec(Record):
     #: an experiment (A/B split, canary, blue-green, shadow) between this version, the
     #: champion, and challengers; ``None`` serves the champion alone
     traffic: TrafficPolicy | None = None
+    #: where and how the target runs it (``kubernetes``: namespace, context, image…); names
+    #: and plain values only, checked by the target's backend
+    target_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         validate_name(self.name, "deployment name")
@@ -173,6 +228,7 @@ class DeploymentSpec(Record):
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["server"] = server_options(values.get("server"))
+        values["target_options"] = target_options(values.get("target_options"))
         if values.get("traffic") is not None:
             values["traffic"] = TrafficPolicy.from_dict(values["traffic"])
         try:
@@ -181,7 +237,10 @@ class DeploymentSpec(Record):
             raise InvalidArgument(f"Invalid deployment spec: {exc}.") from exc
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+        data = self.to_dict()
+        if not data.get("target_options"):
+            data.pop("target_options", None)  # the YAML of a spec without any stays as it was
+        return yaml.safe_dump(data, sort_keys=False)
 
     @classmethod
     def from_yaml(cls, text: str) -> DeploymentSpec:

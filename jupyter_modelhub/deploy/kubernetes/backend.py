@@ -9,8 +9,9 @@ once, with the pod's reason and the server's last words; the old pods keep servi
 earlier spec: the hub's git history is the revision list, as on every target.
 
 The cluster is reached through the official client with the user's kubeconfig (its context
-from the deployment's options, else the current one; in a pod, the in-cluster account). Only
-names are kept (namespace, context, Secret): no credential is written to the hub or logged.
+from the deployment's options, else the current one; in a pod, the in-cluster account). The
+options are the spec's (``target_options``, committed with it): only names (namespace,
+context, Secret), no credential is written to the hub or logged.
 """
 
 from __future__ import annotations
@@ -82,10 +83,25 @@ class KubernetesBackend(DeploymentBackend):
 
     target = "kubernetes"
     # Each pod loads every variant and routes in-process with --traffic, so which variant
-    # answers which request is decided as locally. But guardrails (split, canary), canary
-    # steps and the blue-green switch are the local supervisor's controller's work, and no
-    # controller runs in the cluster; a blue-green switch by rollout would not be "all at
-    # once". A shadow needs none of them: it is honoured, the others are refused.
+    # answers which request is decided as locally. But a split's and a canary's guardrails, a
+    # canary's steps and the blue-green switch are a controller's work (the local supervisor's
+    # thread; on docker, a detached process on the host), and none runs in the cluster; a
+    # blue-green switch by rollout would not be "all at once". A shadow needs none: it is
+    # honoured, the others are refused, saying why and which targets can.
+    #
+    # What an in-cluster router would take (not built): one Deployment per variant, each
+    # serving its version alone, behind a router Deployment (the model server's traffic code,
+    # ``serving.traffic``, as a proxy: the same sticky hash, shadow copies, variant headers)
+    # and the Service pointing at the router; the experiment controller as a Deployment of one
+    # with a ServiceAccount allowed to read the pods' /metrics (or Prometheus), to patch the
+    # router's policy (a ConfigMap it watches), and to commit the rollback to the hub's git
+    # (push rights: a credential in a Secret); plus the prediction and feedback logs, which
+    # live on the host for the A/B report, shipped somewhere the hub can read.
+    traffic_refusal = (
+        "Its guardrails, canary steps and blue-green switch need an experiment controller "
+        "next to the replicas, and none runs in a cluster (an in-cluster router is not built); "
+        "a shadow experiment works here."
+    )
     traffic_kinds = frozenset({"shadow"})
     poll_interval = POLL_INTERVAL
 
@@ -96,28 +112,30 @@ class KubernetesBackend(DeploymentBackend):
         self._clients: dict[str | None, Any] = {}
 
     # -- options ---------------------------------------------------------------------------------
-    def options(self, name: str) -> KubernetesOptions:
-        return self.options_store.get(name)
-
-    def configure(self, name: str, given: dict[str, Any]) -> KubernetesOptions:
-        """Set the Kubernetes options of deployment ``name`` before it is deployed.
+    def check_options(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Kubernetes options as a spec records them (see ``KubernetesOptions``).
 
         Raises:
-            InvalidArgument: a bad option, or ``name`` runs already (stop it first: its
-                options say where it runs).
+            InvalidArgument: an unknown option (naming the known ones) or a bad value.
         """
-        options = KubernetesOptions().merged(given)
-        current = DeploymentStore(self.registry).get(name)
-        if current is not None and current.target == self.target:
-            phase = self.status(current, 0).phase
-            if phase not in ("stopped", "failed"):
-                raise InvalidArgument(
-                    f"Deployment {name!r} already runs; its Kubernetes options cannot change "
-                    "under it.",
-                    hint=f"Stop it first (`modelhub stop {name}`), or choose another --name.",
-                )
-        self.options_store.save(name, options)
-        return options
+        return KubernetesOptions.check(given)
+
+    def options_of(self, spec: DeploymentSpec) -> KubernetesOptions:
+        """The options of ``spec``: its own, else (a deployment made before specs carried
+        them) the per-machine file it was made with."""
+        if spec.target_options:
+            return KubernetesOptions.from_dict(spec.target_options)
+        return self.options_store.get(spec.name)
+
+    def options(self, name: str) -> KubernetesOptions:
+        """The options of deployment ``name``: those of its latest spec on this target (after
+        a rollback to another target, the spec in git is no longer a Kubernetes one)."""
+        store = DeploymentStore(self.registry)
+        spec = store.get(name)
+        if spec is not None and spec.target != self.target:
+            earlier = [r.spec for r in store.revisions(name) if r.spec.target == self.target]
+            spec = earlier[-1] if earlier else None
+        return self.options_of(spec) if spec is not None else self.options_store.get(name)
 
     # -- the API ---------------------------------------------------------------------------------
     def _client(self, options: KubernetesOptions) -> Any:
@@ -137,7 +155,7 @@ class KubernetesBackend(DeploymentBackend):
 
     def apply(self, spec: DeploymentSpec, timeout: float | None = None) -> None:
         self.check_traffic(spec)
-        options = self.options(spec.name)
+        options = self.options_of(spec)
         docs = build_manifests(spec, options, hub_url=hub_git_url(self.registry, options))
         api, apps, core, scaling = self._apis(options)
         ns = options.namespace
@@ -235,7 +253,7 @@ class KubernetesBackend(DeploymentBackend):
 
     # -- status, logs, delete --------------------------------------------------------------------
     def status(self, spec: DeploymentSpec, revision: int) -> DeploymentStatus:
-        options = self.options(spec.name)
+        options = self.options_of(spec)
         try:
             deployment, pods = self._read(spec.name, options)
         except BackendError as exc:
@@ -294,7 +312,7 @@ class KubernetesBackend(DeploymentBackend):
                     )
                 ),
             ]
-        self.options_store.delete(name)
+        self.options_store.delete(name)  # a file left by an older version, if any
         return any(f is not None for f in found)
 
 

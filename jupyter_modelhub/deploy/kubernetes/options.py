@@ -6,9 +6,11 @@ the model (fetched with DVC at start, or baked into the image). They name things
 Secret) and never hold a credential: kubeconfig files and DVC remote keys stay where they are
 (the user's kubeconfig, a Secret in the cluster).
 
-They are kept per deployment in ``<hub>/.modelhub/targets/kubernetes/NAME.yaml`` (the hub's
-runtime folder, not versioned), written when a deployment is made with options and read by
-every later ``update``, ``rollback``, ``status``, ``logs`` and ``stop``.
+They are kept in the deployment's spec (``DeploymentSpec.target_options``, committed with
+``deployments/NAME.yaml``), so revisions, rollbacks and a deployment made again under the same
+name carry them; only the options given are written. Deployments made before that kept them
+in ``<hub>/.modelhub/targets/kubernetes/NAME.yaml`` (``OptionsStore``, not versioned): that
+file is still read for a spec without options, and removed when the deployment stops.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -80,6 +83,12 @@ class KubernetesOptions(Record):
                     f"Invalid {label} {value!r}.",
                     hint="Use lowercase letters, digits and '-' (at most 63 characters).",
                 )
+        if self.hub_url is not None and has_credentials(self.hub_url):
+            raise InvalidArgument(
+                "The hub URL carries a credential, which would be written into the spec and "
+                "the manifests.",
+                hint="Give it without one, or put MODELHUB_HUB_URL in the Secret (--secret).",
+            )
         if self.context is not None and (not self.context or "\n" in self.context):
             raise InvalidArgument(f"Invalid kubeconfig context {self.context!r}.")
         if not self.image or any(c.isspace() for c in self.image):
@@ -159,9 +168,29 @@ class KubernetesOptions(Record):
     def from_dict(cls, data: dict[str, Any] | None) -> KubernetesOptions:
         return cls().merged(data)
 
+    @staticmethod
+    def check(given: dict[str, Any]) -> dict[str, Any]:
+        """``given`` checked (unknown option, bad value) and reduced to the options given, in
+        their types: what a spec records.
+
+        Raises:
+            InvalidArgument: an unknown option (naming the known ones) or a bad value.
+        """
+        options = KubernetesOptions().merged(given)
+        return {k: getattr(options, k) for k in sorted(given) if given[k] is not None}
+
+
+def has_credentials(url: str) -> bool:
+    """Whether a URL carries a password or token (an scp-like ``git@host:path`` does not)."""
+    if "://" not in url:
+        return False  # the user is not a secret, keys live elsewhere
+    parts = urlsplit(url)
+    return parts.password is not None or (parts.username is not None and parts.scheme != "ssh")
+
 
 class OptionsStore:
-    """The Kubernetes options of a hub's deployments, one small YAML file each."""
+    """Where deployments made before ``DeploymentSpec.target_options`` kept their Kubernetes
+    options: one small YAML file each, per machine (read, never written, by the backend)."""
 
     def __init__(self, hub_root: Path) -> None:
         self.folder = Path(hub_root) / RUNTIME_DIR / "targets" / "kubernetes"

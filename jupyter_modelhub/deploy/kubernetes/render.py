@@ -16,14 +16,8 @@ from ...registry.registry import ModelRegistry
 from ..spec import DeploymentSpec, validate_replicas
 from ..store import DeploymentStore
 from .manifests import HUB_URL_ENV, build_manifests, to_yaml
-from .options import KubernetesOptions, OptionsStore
-
-
-def _has_credentials(url: str) -> bool:
-    if "://" not in url:
-        return False  # scp-like git@host:path: the user is not a secret, keys live elsewhere
-    parts = urlsplit(url)
-    return parts.password is not None or (parts.username is not None and parts.scheme != "ssh")
+from .options import KubernetesOptions
+from .options import has_credentials as _has_credentials
 
 
 def _without_credentials(url: str) -> str:
@@ -112,14 +106,15 @@ def spec_for(registry: ModelRegistry, name: str, replicas: int | None = None) ->
 
 
 def render_manifests(registry: ModelRegistry, name: str, given: dict[str, Any]) -> str:
-    """The YAML of deployment (or model reference) ``name`` with its Kubernetes options and
-    ``given`` ones on top (``replicas`` too)."""
+    """The YAML of deployment (or model reference) ``name`` with its Kubernetes options (its
+    spec's) and ``given`` ones on top (``replicas`` too)."""
     given = dict(given)
     replicas = given.pop("replicas", None)
     spec = spec_for(registry, name, replicas)
-    options = OptionsStore(registry.root).get(spec.name).merged(given)
-    # the refusal of a policy the target cannot honour, as ``apply`` would say it
     from .backend import KubernetesBackend
 
-    KubernetesBackend(registry).check_traffic(spec)
+    backend = KubernetesBackend(registry)
+    options = backend.options_of(spec).merged(given)
+    # the refusal of a policy the target cannot honour, as ``apply`` would say it
+    backend.check_traffic(spec)
     return to_yaml(build_manifests(spec, options, hub_url=hub_git_url(registry, options)))
