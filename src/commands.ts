@@ -14,6 +14,9 @@ export namespace CommandIDs {
   /** Register a file of the server as a new model version (a dialog). */
   export const registerModel = 'modelhub:register-model';
 
+  /** Register the file selected in the file browser (its context menu). */
+  export const registerSelectedFile = 'modelhub:register-selected-file';
+
   /** Put a version of a model into a stage (a dialog). */
   export const promoteVersion = 'modelhub:promote-version';
 

@@ -4,6 +4,7 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
@@ -43,14 +44,16 @@ const plugin: JupyterFrontEndPlugin<IModelHubModel> = {
     ICommandPalette,
     ILayoutRestorer,
     ISettingRegistry,
-    INotebookTracker
+    INotebookTracker,
+    IDefaultFileBrowser
   ],
   activate: (
     app: JupyterFrontEnd,
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null,
     settingRegistry: ISettingRegistry | null,
-    tracker: INotebookTracker | null
+    tracker: INotebookTracker | null,
+    fileBrowser: IDefaultFileBrowser | null
   ): IModelHubModel => {
     const { commands, shell } = app;
 
@@ -94,6 +97,34 @@ const plugin: JupyterFrontEndPlugin<IModelHubModel> = {
     }
 
     addActionCommands({ app, models: model, deployments, tracker, palette });
+
+    if (fileBrowser) {
+      commands.addCommand(CommandIDs.registerSelectedFile, {
+        label: 'Register as ModelHub Model…',
+        caption: 'Register this file as a new version of a model',
+        icon: modelHubIcon,
+        isVisible: () =>
+          fileBrowser.selectedItems().next().value?.type === 'file',
+        execute: () => {
+          const item = fileBrowser.selectedItems().next().value;
+          if (!item) {
+            return;
+          }
+          // A suggestion only: the server checks the name.
+          const stem = item.name.replace(/\.[^.]*$/, '');
+          const suggested = stem.toLowerCase().replace(/[^a-z0-9_-]+/g, '-');
+          return commands.execute(CommandIDs.registerModel, {
+            path: item.path,
+            model: suggested
+          });
+        }
+      });
+      app.contextMenu.addItem({
+        command: CommandIDs.registerSelectedFile,
+        selector: '.jp-DirListing-item[data-isdir="false"]',
+        rank: 20
+      });
+    }
 
     if (settingRegistry) {
       const applySettings = (settings: ISettingRegistry.ISettings): void => {

@@ -4,6 +4,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { requestAPI } from './request';
 import {
+  IHubInfo,
   IModelDetail,
   IModelHubModel,
   IModelList,
@@ -86,6 +87,10 @@ export class ModelHubModel implements IModelHubModel, IDisposable {
 
   async refresh(): Promise<void> {
     await this._fetch();
+  }
+
+  getHub(): Promise<IHubInfo> {
+    return requestAPI<IHubInfo>('hub');
   }
 
   getModel(name: string): Promise<IModelDetail> {

@@ -73,6 +73,15 @@ export interface IRegisterModelRequest {
 }
 
 /**
+ * Body of `GET /modelhub/api/hub`: the hub the Jupyter server serves.
+ */
+export interface IHubInfo {
+  path: string;
+  exists: boolean;
+  models: number;
+}
+
+/**
  * Body of every error response of the ModelHub REST API.
  */
 export interface IErrorBody {
@@ -100,6 +109,8 @@ export interface IModelHubModel {
   readonly errorRaised: ISignal<IModelHubModel, Error>;
   /** Fetch the model list now. Never rejects: failures land in `error`. */
   refresh(): Promise<void>;
+  /** Where the hub the server serves is, and whether it exists. */
+  getHub(): Promise<IHubInfo>;
   /** Fetch the versions and stages of one model. */
   getModel(name: string): Promise<IModelDetail>;
   /** Register a file of the server as a new version of a model. */

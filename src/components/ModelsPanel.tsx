@@ -7,6 +7,7 @@ import React, { useEffect, useRef, useState } from 'react';
 import { CommandIDs } from '../commands';
 import {
   IDeploymentsModel,
+  IHubInfo,
   IModelDetail,
   IModelHubModel,
   IModelSummary,
@@ -53,6 +54,15 @@ export class ModelsPanel extends ReactWidget {
     super.onAfterShow(msg);
     void this.model.refresh();
     void this.deployments?.refresh();
+    this.model
+      .getHub()
+      .then(hub => {
+        this._hub = hub;
+        this.update();
+      })
+      .catch(() => {
+        // The model list reports the server's errors.
+      });
   }
 
   protected render(): JSX.Element {
@@ -61,6 +71,16 @@ export class ModelsPanel extends ReactWidget {
       <div className="jp-ModelHub-content">
         <header className="jp-ModelHub-header">
           <h2 className="jp-ModelHub-title">ModelHub</h2>
+          {this._hub !== null && (
+            <span
+              className="jp-ModelHub-hubPath"
+              title={`The Jupyter server serves the hub at ${this._hub.path}${
+                this._hub.exists ? '' : ' (not created yet)'
+              }`}
+            >
+              {this._hub.path}
+            </span>
+          )}
           <button
             type="button"
             className="jp-ModelHub-iconButton jp-ModelHub-refreshButton"
@@ -100,6 +120,8 @@ export class ModelsPanel extends ReactWidget {
   private _onErrorRaised(_: unknown, error: Error): void {
     Notification.error(`ModelHub: ${error.message}`, { autoClose: 8000 });
   }
+
+  private _hub: IHubInfo | null = null;
 }
 
 /**
