@@ -80,7 +80,8 @@ def drift_table_figure(report: DriftReport, *, title: str | None = None) -> go.F
 def _bin_labels(histogram: Histogram) -> list[str]:
     if histogram.kind == "categorical":
         return list(histogram.labels)
-    edges = [_number(e, 4) for e in histogram.edges]
+    # 3 significant digits: short enough for 20 labels side by side
+    edges = [_number(e, 3) for e in histogram.edges]
     if not edges:
         return ["all"]
     if histogram.discrete:  # bins [v, next float after v) hold exactly v; others are gaps
@@ -137,6 +138,7 @@ def histogram_figure(
         barmode="group",
         yaxis_title="share of rows" if share else "rows",
         xaxis_type="category",
+        xaxis_tickangle=-45,
         legend={"orientation": "h"},
     )
     return figure

@@ -148,12 +148,12 @@ class DriftWidget(widgets.VBox):
 
     def _show_quality(self, window: timedelta | None) -> None:
         if self._quality is None:
-            self._draw(self.quality, None, "quality over time: no outcomes asked for")
+            self._draw(self.quality, None, "Quality over time: not asked for")
             return
         try:
             timeline = self._quality(window)
         except ModelHubError as exc:  # no outcome posted yet: say so where the figure goes
-            self._draw(self.quality, None, f"quality over time: {exc}")
+            self._draw(self.quality, None, f"Quality over time: {exc.message}")
             return
         self._draw(self.quality, quality_figure(timeline))
 
@@ -211,8 +211,11 @@ class DriftWidget(widgets.VBox):
             if figure is not None:
                 target.add_traces(list(figure.data))
                 target.layout = figure.layout
-            else:
-                target.layout = go.Layout(title=empty, height=120)
+            else:  # a title line, no empty axes
+                target.layout = go.Layout(
+                    title=empty, height=60, margin={"t": 30, "b": 0},
+                    xaxis={"visible": False}, yaxis={"visible": False},
+                )  # fmt: skip
 
     def close(self) -> None:
         """Close the widget and its children (also after a failed ``__init__``: ipywidgets
