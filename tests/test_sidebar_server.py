@@ -97,3 +97,36 @@ async def test_drift_summary_of_shifted_requests(checked, served: Hub) -> None: 
     assert reply["n_rows"] == 300 and reply["drift_share"] == 0.25
     assert reply["drift_share"] < reply["drift_share_threshold"]
     assert reply["message"] == "1 of 4 features drifted over 300 requests"
+
+
+async def test_monitor_counts_the_requests_of_its_interval(checked, bare: Hub) -> None:  # noqa: F811
+    """The sidebar's sparklines: requests sent while ``/monitor`` measures are counted, and
+    twelve measurements at once all answer."""
+    import asyncio
+    import threading
+
+    from test_monitoring_cli import send_rows, shifted_rows
+
+    endpoint = bare.deployment("fresh").endpoint
+    done = threading.Event()
+
+    def traffic() -> int:
+        sent = 0
+        while not done.is_set():
+            sent += send_rows(endpoint, shifted_rows(20), 10)
+        return sent
+
+    async def measure() -> dict[str, Any]:
+        query = "?interval=1.5"
+        path = "/deployments/{name}/monitor"
+        return await checked("GET", path, 200, "deployments", "fresh", "monitor", query=query)
+
+    sending = asyncio.ensure_future(asyncio.to_thread(traffic))
+    try:
+        replies = await asyncio.gather(*(measure() for _ in range(12)))
+    finally:
+        done.set()
+        sent = await sending
+    assert sent > 0
+    counted = [sum(p["requests"] for p in reply["health"]) for reply in replies]
+    assert all(n > 0 for n in counted), counted

@@ -546,8 +546,13 @@ class MonitorHandler(ModelHubHandler):
                 f"The query argument interval={interval:g} must be in (0, {MAX_MONITOR_INTERVAL:g}]."
             )
 
+        # Two readings ``interval`` apart; the wait holds no worker thread, so that the
+        # sidebar's polling of many deployments never starves the other routes.
+        previous = await self.run(lambda hub: hub.scrape_metrics(name))
+        await asyncio.sleep(interval)
+
         def measure(hub: Hub) -> dict[str, Any]:
-            points = hub.monitor(name, interval=interval)
+            points = hub.monitor(name, previous=previous)
             status = hub.deployment(name)
             return {
                 "name": name,
