@@ -136,6 +136,50 @@ describe('DeploymentsModel', () => {
     expect(model.verdict('svc')).toBeNull();
   });
 
+  it("shows a shadow experiment's summary as its verdict", async () => {
+    const shadow: IDeploymentStatus = {
+      ...AB,
+      traffic: { ...AB.traffic!, kind: 'shadow' }
+    };
+    serve({
+      'GET deployments': { deployments: [shadow] },
+      'GET deployments/ab/drift/summary': { ...NO_DATA, deployment: 'ab' },
+      'GET deployments/ab/experiment/shadow': {
+        summary: 'challenger agrees on 97.0% of 300 requests'
+      }
+    });
+
+    await model.refresh();
+
+    expect(model.verdict('ab')).toEqual({
+      lines: ['challenger agrees on 97.0% of 300 requests'],
+      requests: {}
+    });
+    expect(calls('GET deployments/ab/experiment/report')).toBe(0);
+  });
+
+  it('drops the verdict of an experiment that ended', async () => {
+    serve({
+      'GET deployments': { deployments: [AB] },
+      'GET deployments/ab/drift/summary': { ...NO_DATA, deployment: 'ab' },
+      'GET deployments/ab/experiment/report': {
+        requests: {},
+        report: { comparisons: [] }
+      }
+    });
+    await model.refresh();
+    expect(model.verdict('ab')).not.toBeNull();
+
+    serve({
+      'GET deployments': {
+        deployments: [{ ...AB, traffic: { ...AB.traffic!, state: 'promoted' } }]
+      },
+      'GET deployments/ab/drift/summary': { ...NO_DATA, deployment: 'ab' }
+    });
+    await model.refresh();
+    expect(model.verdict('ab')).toBeNull();
+  });
+
   it("keeps a report's error as the verdict (no outcome yet)", async () => {
     serve({
       'GET deployments': { deployments: [AB] },

@@ -75,3 +75,43 @@ test('a registration the server refuses shows its message', async ({
     page.getByRole('alert').filter({ hasText: 'no/such/file.joblib' })
   ).toBeVisible();
 });
+
+test('the actions are in the command palette and work from the keyboard', async ({
+  page
+}) => {
+  await page.sidebar.openTab('jupyter-modelhub-panel');
+  const panel = page.locator('#jupyter-modelhub-panel');
+
+  // The sidebar buttons are real buttons: focused, Enter runs them; the form takes the focus.
+  const register = panel.getByRole('button', {
+    name: 'Register a model from a file'
+  });
+  await register.focus();
+  await page.keyboard.press('Enter');
+  const form = page.locator('.jp-Dialog', {
+    hasText: 'Register a model from a file'
+  });
+  await expect(
+    form.getByLabel('File (relative to the server root)', { exact: true })
+  ).toBeFocused();
+  await page.keyboard.press('Escape');
+  await expect(form).toHaveCount(0);
+
+  // The palette lists the ModelHub commands.
+  await page.keyboard.press('Control+Shift+C');
+  const palette = page.locator('#modal-command-palette');
+  await expect(palette).toBeVisible();
+  await page.keyboard.type('ModelHub: Roll back');
+  await expect(
+    palette.locator('.lm-CommandPalette-item', {
+      hasText: 'ModelHub: Roll back deployment…'
+    })
+  ).toBeVisible();
+  await page.keyboard.press('Enter');
+  // Nothing is deployed (each test stops what it deploys): it says so rather than fail.
+  await expect(
+    page.getByRole('alert').filter({
+      hasText: 'ModelHub: no deployment to choose from.'
+    })
+  ).toBeVisible();
+});
