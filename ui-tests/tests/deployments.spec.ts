@@ -51,7 +51,7 @@ async function chooseInDialog(
   await dialog.getByRole('button', { name: accept }).click();
 }
 
-test('deploy from the sidebar, update, promote, A/B test, roll back and stop', async ({
+test('deploy from the sidebar, update, promote, A/B test, canary, roll back and stop', async ({
   page,
   tmpPath
 }, testInfo) => {
@@ -257,16 +257,65 @@ test('deploy from the sidebar, update, promote, A/B test, roll back and stop', a
   await expect(experiments).toContainText('No experiment is running.');
   await expect(row.locator('.jp-ModelHub-traffic')).toHaveCount(0);
 
-  // Roll back to revision 1 (v0.0.1), chosen from the history.
-  await row.getByRole('button', { name: `Roll back ${DEPLOYMENT}` }).click();
-  await chooseInDialog(page, 'revision 1: v0.0.1');
+  // A canary of v0.0.1 in two steps: advance it by hand, then promote it.
+  await experiments
+    .getByRole('button', { name: 'Start an experiment' })
+    .click();
+  await chooseInDialog(page, DEPLOYMENT);
+  await experimentForm
+    .getByLabel('Challenger', { exact: true })
+    .selectOption({ label: 'v0.0.1' });
+  await experimentForm
+    .getByLabel('Kind', { exact: true })
+    .selectOption('canary');
+  await experimentForm
+    .getByLabel('Canary steps (%)', { exact: true })
+    .fill('10,50');
+  await experimentForm.getByRole('button', { name: 'Start' }).click();
+  await expect(experiment.locator('.jp-ModelHub-trafficKind')).toHaveText(
+    'canary',
+    { timeout: 120_000 }
+  );
+  await expect(experiment.locator('.jp-ModelHub-canaryStep')).toHaveText(
+    'step 1/2'
+  );
+  await expect(row.locator('.jp-ModelHub-traffic')).toContainText('v0.0.1 10%');
+  await experiment
+    .getByRole('button', {
+      name: `Move the canary of ${DEPLOYMENT} to its next step`
+    })
+    .click();
+  await expect(experiment.locator('.jp-ModelHub-canaryStep')).toHaveText(
+    'step 2/2'
+  );
+  await expect(row.locator('.jp-ModelHub-traffic')).toContainText('v0.0.1 50%');
+  await experiment
+    .getByRole('button', {
+      name: `Make the challenger of ${DEPLOYMENT} the champion`
+    })
+    .click();
+  await page
+    .locator('.jp-Dialog', {
+      hasText: `Make v0.0.1 the champion of ${DEPLOYMENT}?`
+    })
+    .getByRole('button', { name: 'Promote' })
+    .click();
   await expect(row.locator('.jp-ModelHub-deploymentVersion')).toHaveText(
     `${MODEL_NAME} v0.0.1`,
     { timeout: 120_000 }
   );
+  await expect(experiments).toContainText('No experiment is running.');
+
+  // Roll back to revision 2 (v0.0.2), chosen from the history.
+  await row.getByRole('button', { name: `Roll back ${DEPLOYMENT}` }).click();
+  await chooseInDialog(page, 'revision 2: v0.0.2');
+  await expect(row.locator('.jp-ModelHub-deploymentVersion')).toHaveText(
+    `${MODEL_NAME} v0.0.2`,
+    { timeout: 120_000 }
+  );
   await expect(
     page.getByRole('alert').filter({
-      hasText: `ModelHub: ${DEPLOYMENT} serves v0.0.1 (revision`
+      hasText: `ModelHub: ${DEPLOYMENT} serves v0.0.2 (revision`
     })
   ).toBeVisible();
 
