@@ -37,6 +37,13 @@ export interface IModelVersionMeta {
   flavor?: string;
   description?: string;
   metrics?: Record<string, number>;
+  /** The inputs (and outputs) the model was registered with. */
+  signature?: {
+    inputs: { name: string; dtype: string }[];
+    outputs?: { name: string; dtype: string }[];
+  } | null;
+  /** Where the version came from: data hash, code commit, notebook... */
+  lineage?: Record<string, unknown> | null;
   [key: string]: unknown;
 }
 

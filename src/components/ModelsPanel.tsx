@@ -443,6 +443,7 @@ function VersionRow(props: {
       {meta.description && (
         <div className="jp-ModelHub-description">{meta.description}</div>
       )}
+      <SignatureAndLineage meta={meta} />
       {metrics.length > 0 && (
         <dl className="jp-ModelHub-metrics">
           {metrics.map(([key, value]) => (
@@ -485,6 +486,65 @@ function VersionRow(props: {
         />
       </div>
     </li>
+  );
+}
+
+/**
+ * How many inputs of a signature are listed before "… N more".
+ */
+const SHOWN_INPUTS = 8;
+
+/**
+ * The signature and lineage of a version, in a disclosure (closed by default).
+ */
+function SignatureAndLineage(props: {
+  meta: IModelVersion['meta'];
+}): JSX.Element | null {
+  const { signature, lineage } = props.meta;
+  const inputs = signature?.inputs ?? [];
+  const origin: [string, string][] = [];
+  for (const [key, value] of Object.entries(lineage ?? {})) {
+    if (value === null || value === '') {
+      continue;
+    }
+    if (typeof value === 'object') {
+      // e.g. environment: package name to version
+      const entries = Object.entries(value as Record<string, unknown>);
+      if (entries.length > 0) {
+        origin.push([key, entries.map(([k, v]) => `${k} ${v}`).join(', ')]);
+      }
+    } else {
+      origin.push([key, String(value)]);
+    }
+  }
+  if (inputs.length === 0 && origin.length === 0) {
+    return null;
+  }
+  return (
+    <details className="jp-ModelHub-provenance">
+      <summary>Signature and lineage</summary>
+      {inputs.length > 0 && (
+        <div className="jp-ModelHub-signature">
+          {inputs.length} inputs:{' '}
+          {inputs
+            .slice(0, SHOWN_INPUTS)
+            .map(input => `${input.name} ${input.dtype}`)
+            .join(', ')}
+          {inputs.length > SHOWN_INPUTS &&
+            ` … ${inputs.length - SHOWN_INPUTS} more`}
+        </div>
+      )}
+      {origin.length > 0 && (
+        <dl className="jp-ModelHub-metrics">
+          {origin.map(([key, value]) => (
+            <React.Fragment key={key}>
+              <dt>{key}</dt>
+              <dd title={value}>{value}</dd>
+            </React.Fragment>
+          ))}
+        </dl>
+      )}
+    </details>
   );
 }
 

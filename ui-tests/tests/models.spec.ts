@@ -45,6 +45,12 @@ test('register a file from the file browser, then find it with the filter', asyn
     '.jp-ModelHub-modelRow[data-model-name="demo-model"]'
   );
   await expect(row.locator('.jp-ModelHub-modelLatest')).toHaveText('v0.0.1');
+  // Its version's lineage: what it was registered with.
+  await row.locator('.jp-ModelHub-modelToggle').click();
+  const provenance = row.locator('.jp-ModelHub-provenance');
+  await provenance.getByText('Signature and lineage').click();
+  await expect(provenance).toContainText('python');
+  await expect(provenance).toContainText('scikit-learn');
   const filter = panel.getByRole('searchbox', {
     name: 'Filter models by name'
   });
