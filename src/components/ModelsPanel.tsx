@@ -117,7 +117,12 @@ export class ModelsPanel extends ReactWidget {
     );
   }
 
-  private _onErrorRaised(_: unknown, error: Error): void {
+  private _onErrorRaised(sender: unknown, error: Error): void {
+    // A hub that is gone fails both lists with one message: notify it once.
+    const other = sender === this.model ? this.deployments : this.model;
+    if (other?.error === error.message) {
+      return;
+    }
     Notification.error(`ModelHub: ${error.message}`, { autoClose: 8000 });
   }
 

@@ -121,3 +121,27 @@ test('the actions are in the command palette and work from the keyboard', async 
     })
   ).toBeVisible();
 });
+
+test('a hub that is gone is one notification, and said in each section', async ({
+  page
+}) => {
+  const message = 'No hub at /nowhere/hub. Create one with `modelhub init`.';
+  await page.route(/\/modelhub\/api\/(models|deployments)(\?.*)?$/, route =>
+    route.fulfill({
+      status: 404,
+      contentType: 'application/json',
+      body: JSON.stringify({ error: 'HUB_DOES_NOT_EXIST', message })
+    })
+  );
+  await page.sidebar.openTab('jupyter-modelhub-panel');
+  const panel = page.locator('#jupyter-modelhub-panel');
+
+  for (const section of ['Models', 'Deployments']) {
+    await expect(
+      panel.getByRole('region', { name: section }).getByRole('alert')
+    ).toHaveText(message);
+  }
+  await expect(
+    page.getByRole('alert').filter({ hasText: `ModelHub: ${message}` })
+  ).toHaveCount(1);
+});
