@@ -117,14 +117,17 @@ def test_the_package_wheel_is_reproducible(tmp_path: Path) -> None:
     assert any(n.endswith(".dist-info/RECORD") for n in names)
 
 
-def test_split_and_canary_are_refused_loudly(hub: Hub) -> None:
-    from jupyter_modelhub.deploy.docker import DockerBackend
+def test_every_traffic_policy_is_honoured(hub: Hub) -> None:
+    """Splits and canaries too: their guardrails and steps are the docker target's experiment
+    controller's (``docker.watch``; against a real engine in ``test_docker_experiments``)."""
+    from jupyter_modelhub.deploy.docker import DockerBackend, watch
     from jupyter_modelhub.deploy.spec import DeploymentSpec
     from jupyter_modelhub.experiments.policy import TrafficPolicy
 
     backend = DockerBackend(hub.registry, client=object())
-    assert backend.traffic_kinds == {"bluegreen", "shadow"}
-    for kind in ("split", "canary"):
+    assert backend.traffic_kinds == {"split", "canary", "bluegreen", "shadow"}
+    spec = DeploymentSpec("fraud", "fraud", "fraud@v0.0.1", "v0.0.1", target="docker")
+    for kind in ("split", "canary", "bluegreen", "shadow"):
         policy = TrafficPolicy(
             kind=kind,  # type: ignore[arg-type]
             experiment="e1",
@@ -132,7 +135,8 @@ def test_split_and_canary_are_refused_loudly(hub: Hub) -> None:
             weights={"challenger": 0.5, "champion": 0.5},
             steps=(0.5,) if kind == "canary" else (),
         )
-        spec = DeploymentSpec("fraud", "fraud", "fraud@v0.0.1", "v0.0.1", target="docker")
-        with pytest.raises(InvalidArgument, match=f"docker target cannot run a {kind}") as err:
-            backend.check_traffic(spec.replace(traffic=policy))
-        assert "local" in (err.value.hint or "")
+        backend.check_traffic(spec.replace(traffic=policy))
+        running = spec.replace(traffic=policy)
+        assert watch.needs_controller(running) == (kind in ("split", "canary"))
+        assert not watch.needs_controller(running.replace(traffic=policy.replace(state="stopped")))
+    assert not watch.needs_controller(spec)
