@@ -13,7 +13,8 @@ const DEPLOYMENT = 'sidebar-svc';
  */
 const DOCS_IMAGES = path.join(__dirname, '..', '..', 'docs', 'images');
 
-test.use({ autoGoto: false });
+// Tall enough for the whole sidebar in its screenshots.
+test.use({ autoGoto: false, viewport: { width: 1280, height: 1100 } });
 
 // A real deployment takes a few seconds to start, update and roll back.
 test.setTimeout(240_000);
@@ -313,9 +314,12 @@ test('deploy from the sidebar, update, promote, A/B test, canary, roll back and 
     `${MODEL_NAME} v0.0.2`,
     { timeout: 120_000 }
   );
+  // The rollback is a new revision; its notification names it (the update's may linger).
+  const revision = (await row.locator('.jp-ModelHub-revision').textContent())!;
+  expect(revision).toMatch(/^rev ([3-9]|[1-9][0-9]+)$/);
   await expect(
     page.getByRole('alert').filter({
-      hasText: `ModelHub: ${DEPLOYMENT} serves v0.0.2 (revision`
+      hasText: `ModelHub: ${DEPLOYMENT} serves v0.0.2 (revision ${revision.slice(4)}).`
     })
   ).toBeVisible();
 
