@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .deploy import Deployments, DeploymentStatus, Revision
-from .errors import AlreadyExists, BackendError, HubNotFound, InvalidArgument, ModelHubError
+from .errors import (
+    AlreadyExists,
+    BackendError,
+    HubNotFound,
+    InvalidArgument,
+    ModelHubError,
+    NotFound,
+)
 from .experiments.policy import Guardrails, TrafficPolicy
 from .models import HistoryEvent, ModelSummary, ModelVersion
 from .registry.doctor import DoctorReport, run_doctor
@@ -39,7 +46,7 @@ if TYPE_CHECKING:  # imported on first use (see Hub._experiments)
     from .monitoring.profile import ReferenceProfile
     from .monitoring.records import DriftReport
     from .monitoring.scrape import HealthPoint, Scrape
-    from .monitoring.service import DeploymentDrift, DriftMonitor
+    from .monitoring.service import DeploymentDrift, DriftMonitor, DriftSummary
 
 log = logging.getLogger(__name__)
 
@@ -349,6 +356,14 @@ class Hub:
         """The status of every deployment of this hub."""
         return self._deployments.all()
 
+    @staticmethod
+    def targets() -> list[str]:
+        """The deployment targets usable here: built-in ones whose client library is
+        installed, then third-party ones (entry points)."""
+        from .deploy.backend import available_targets
+
+        return available_targets()
+
     def revisions(self, name: str) -> list[Revision]:
         """The revisions of deployment ``name``, oldest first (its rollback log)."""
         return self._deployments.revisions(name)
@@ -625,6 +640,27 @@ class Hub:
             options=self._drift_options(options),
             all_versions=all_versions,
         )
+
+    def drift_summary(self, name: str, window: Any = None) -> DriftSummary:
+        """Only the dataset-level drift verdict of deployment ``name`` over the last ``window``
+        (``"1h"``; default everything logged): ``drift``, ``ok``, or ``no_data`` with the reason
+        (nothing logged yet, or the version has no reference data) instead of an error.
+
+        Raises:
+            NotFound: no such deployment.
+            InvalidArgument: a bad window.
+        """
+        from .monitoring.service import DriftSummary
+        from .monitoring.windows import parse_duration
+
+        status = self.deployment(name)
+        if isinstance(window, str):
+            parse_duration(window)  # a bad window is the caller's mistake, not "no data"
+        try:
+            return DriftSummary.of(self.drift(name, window=window))
+        except (NotFound, InvalidArgument) as missing:
+            version = status.serving_version or status.desired_version
+            return DriftSummary(name, f"{status.model}@{version}", "no_data", str(missing))
 
     def drift_data(
         self, ref: str, data: Any, options: DriftOptions | dict[str, Any] | None = None

@@ -138,6 +138,13 @@ def builtin_backends() -> dict[str, type[DeploymentBackend]]:
     return out
 
 
+def available_targets() -> list[str]:
+    """The names of the usable targets: built-in ones whose module imports, then plugins."""
+    names = [name for name in BUILTIN_TARGETS if name in builtin_backends()]
+    plugins = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)} - set(names)
+    return names + sorted(plugins)
+
+
 def backend_class(target: str) -> type[DeploymentBackend]:
     """The backend class of a target name: a built-in one, else an entry point.
 

@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from jupyter_modelhub.errors import InvalidArgument, NotFound
-from jupyter_modelhub.models import ModelVersion
+from jupyter_modelhub.models import ModelVersion, Record
 from jupyter_modelhub.monitoring.drift import DriftOptions, compute_drift, output_drift
 from jupyter_modelhub.monitoring.prediction_log import (
     PREDICTION,
@@ -124,6 +124,41 @@ class DeploymentDrift:
             "output_note": self.output_note,
             "timeline": None if self.timeline is None else self.timeline.to_dict(),
         }
+
+
+@dataclass(frozen=True)
+class DriftSummary(Record):
+    """A deployment's dataset-level drift verdict, small enough for a badge that polls it.
+
+    ``state`` is ``drift``, ``ok`` or ``no_data`` (nothing logged in the window, or the served
+    version has no reference data: ``message`` says which).
+    """
+
+    deployment: str
+    ref: str
+    state: str
+    message: str
+    n_rows: int = 0
+    n_features: int = 0
+    n_drifted: int = 0
+    drift_share: float | None = None
+    drift_share_threshold: float | None = None
+
+    @classmethod
+    def of(cls, drift: DeploymentDrift) -> DriftSummary:
+        report = drift.report
+        return cls(
+            deployment=drift.deployment,
+            ref=drift.ref,
+            state="drift" if report.dataset_drift else "ok",
+            message=f"{report.n_drifted} of {report.n_features} features drifted "
+            f"over {drift.n_rows:,} requests",
+            n_rows=drift.n_rows,
+            n_features=report.n_features,
+            n_drifted=report.n_drifted,
+            drift_share=report.drift_share,
+            drift_share_threshold=report.drift_share_threshold,
+        )
 
 
 class DriftMonitor:

@@ -283,19 +283,7 @@ class TargetsHandler(ModelHubHandler):
     @web.authenticated
     async def get(self) -> None:
         """The deployment targets this server can deploy to (built-in ones, then plugins)."""
-        self.reply({"targets": available_targets()})
-
-
-def available_targets() -> list[str]:
-    """Names of the usable targets: built-in ones whose module imports, then entry points."""
-    from importlib.metadata import entry_points
-
-    from ..deploy.backend import BUILTIN_TARGETS, ENTRY_POINT_GROUP, builtin_backends
-
-    usable = builtin_backends()
-    names = [name for name in BUILTIN_TARGETS if name in usable]
-    plugins = sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)} - set(names))
-    return names + plugins
+        self.reply({"targets": Hub.targets()})
 
 
 class DeploymentHandler(ModelHubHandler):
@@ -469,57 +457,13 @@ class DriftHandler(ModelHubHandler):
         self.reply(drift.to_dict())
 
 
-def drift_summary(hub: Hub, name: str, window: str | None) -> dict[str, Any]:
-    """The dataset-level drift verdict of a deployment, for a badge.
-
-    ``state`` is ``drift``, ``ok`` or ``no_data`` (nothing logged in the window, or the served
-    version has no reference data; ``message`` says which). An unknown deployment is a 404.
-    """
-    status = hub.deployment(name)  # NotFound for an unknown deployment
-    version = status.serving_version or status.desired_version
-    summary: dict[str, Any] = {
-        "deployment": name,
-        "ref": f"{status.model}@{version}",
-        "state": "no_data",
-        "message": "",
-        "n_rows": 0,
-        "n_features": 0,
-        "n_drifted": 0,
-        "drift_share": None,
-        "drift_share_threshold": None,
-    }
-    try:
-        drift = hub.drift(name, window=window)
-    except (NotFound, InvalidArgument) as error:
-        # No reference data for the version, or no request logged in the window.
-        summary["message"] = str(error)
-        return summary
-    report = drift.report
-    summary.update(
-        state="drift" if report.dataset_drift else "ok",
-        message=(
-            f"{report.n_drifted} of {report.n_features} features drifted "
-            f"over {drift.n_rows:,} requests"
-        ),
-        n_rows=drift.n_rows,
-        n_features=report.n_features,
-        n_drifted=report.n_drifted,
-        drift_share=report.drift_share,
-        drift_share_threshold=report.drift_share_threshold,
-    )
-    return summary
-
-
 class DriftSummaryHandler(ModelHubHandler):
     @web.authenticated
     async def get(self, name: str) -> None:
         """Only the dataset-level verdict (``drift``, ``ok`` or ``no_data``): a cheap badge."""
         window = self.get_argument("window", None) or None
-        if window is not None:
-            from ..monitoring.windows import parse_duration
-
-            parse_duration(window)  # a bad window is the caller's 400, not "no data"
-        self.reply(await self.run(lambda hub: drift_summary(hub, name, window)))
+        summary = await self.run(lambda hub: hub.drift_summary(name, window))
+        self.reply(summary.to_dict())
 
 
 class DriftHtmlHandler(DriftHandler):
