@@ -119,8 +119,9 @@ def test_the_package_wheel_is_reproducible(tmp_path: Path) -> None:
 
 def test_every_traffic_policy_is_honoured(hub: Hub) -> None:
     """Splits and canaries too: their guardrails and steps are the docker target's experiment
-    controller's (``docker.watch``; against a real engine in ``test_docker_experiments``)."""
-    from jupyter_modelhub.deploy.docker import DockerBackend, watch
+    controller's (``deploy.watch``; against a real engine in ``test_docker_experiments``)."""
+    from jupyter_modelhub.deploy import watch
+    from jupyter_modelhub.deploy.docker import DockerBackend
     from jupyter_modelhub.deploy.spec import DeploymentSpec
     from jupyter_modelhub.experiments.policy import TrafficPolicy
 

@@ -1,5 +1,5 @@
 """Splits and canaries on the docker target, against a real Docker engine: the containers
-route in-process with ``--traffic`` and a detached experiment controller (``docker.watch``)
+route in-process with ``--traffic`` and a detached experiment controller (``deploy.watch``)
 judges the guardrails and takes the canary's steps through the ``Experiments`` verbs.
 
 The engine and the base image come from ``test_docker_deploy``'s fixtures (they skip, saying
@@ -23,7 +23,7 @@ from test_docker_deploy import base_image, docker_client, labelled  # noqa: E402
 from test_experiments_deploy import post_feedback, send, send_counting  # noqa: E402
 
 from jupyter_modelhub import Hub  # noqa: E402
-from jupyter_modelhub.deploy.docker import watch  # noqa: E402
+from jupyter_modelhub.deploy import watch  # noqa: E402
 from jupyter_modelhub.deploy.runtime import RuntimeFolder  # noqa: E402
 
 pytestmark = pytest.mark.slow

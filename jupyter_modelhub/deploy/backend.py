@@ -106,8 +106,8 @@ class DeploymentBackend(abc.ABC):
 
     def resume(self, spec: DeploymentSpec) -> bool:
         """Start again what a running deployment needs beside its replicas and lost (the
-        docker target's experiment controller); ``True`` if it did. ``sync-deployments``
-        calls it; by default there is nothing of the kind."""
+        docker and kubernetes targets' experiment controller); ``True`` if it did.
+        ``sync-deployments`` calls it; by default there is nothing of the kind."""
         return False
 
     def rollback(self, spec: DeploymentSpec, timeout: float | None = None) -> None:

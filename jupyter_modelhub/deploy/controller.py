@@ -1,10 +1,11 @@
 """``ExperimentController``: guardrails and canary steps, enforced while an experiment runs.
 
-The supervisor of a local deployment runs one in a thread; for a docker deployment a small
-detached process runs one (``docker.watch``). Which replicas to scrape is theirs to say
-(``admin_urls``: the local supervisor's ready replicas, the containers found by their
-labels). Every ``interval`` seconds it reads the desired state being served; while a split
-or canary runs it scrapes every ready replica's ``/metrics`` (admin address), sums each variant's answers, 5xx errors and latency
+The supervisor of a local deployment runs one in a thread; for a docker or kubernetes
+deployment a small detached process runs one (``deploy.watch``). Which replicas to scrape, and
+how to read one's metrics, is theirs to say (``targets`` and ``fetch``: the local supervisor's
+ready replicas and the containers found by their labels, on their admin ports; the pods,
+through the Kubernetes API server's pod proxy). Every ``interval`` seconds it reads the desired state being served; while a split
+or canary runs it scrapes every ready replica's ``/metrics``, sums each variant's answers, 5xx errors and latency
 histogram over the current window (since the policy last changed: the counters each replica
 had when the controller first saw it under this policy are subtracted), and judges each
 challenger with ``experiments.guardrails.check_guardrails``:
@@ -106,14 +107,27 @@ def admin_url(port: int, host: str = "127.0.0.1") -> str:
     return f"http://{host}:{port}"
 
 
-def scrape(admin: str, deployment: str, timeout: float = 2.0) -> dict[str, VariantCounters]:
-    """One replica's counters per variant (empty if it did not answer); ``admin`` is its
-    admin address (``http://127.0.0.1:PORT``)."""
+#: reads one scrape target's Prometheus text; raises ``OSError`` when it does not answer
+Fetch = Callable[[str], str]
+
+
+def fetch_metrics(admin: str, timeout: float = 2.0) -> str:
+    """The Prometheus text at ``admin``'s ``/metrics`` (``admin``: an admin address such as
+    ``http://127.0.0.1:PORT``, which serves it without a token)."""
+    with urllib.request.urlopen(f"{admin}/metrics", timeout=timeout) as response:
+        text: str = response.read().decode()
+    return text
+
+
+def scrape(
+    target: str, deployment: str, fetch: Fetch = fetch_metrics
+) -> dict[str, VariantCounters]:
+    """One replica's counters per variant (empty if it did not answer); ``target`` is what
+    ``fetch`` takes (by default an admin address)."""
     try:
-        with urllib.request.urlopen(f"{admin}/metrics", timeout=timeout) as response:
-            text = response.read().decode()
+        text = fetch(target)
     except OSError as exc:
-        log.debug("no metrics from %s: %s", admin, exc)
+        log.debug("no metrics from %s: %s", target, exc)
         return {}
     return parse_variant_counters(text, deployment)
 
@@ -175,8 +189,10 @@ class ExperimentController:
         name: the deployment.
         read_spec: the desired state the replicas serve now (``None``: nothing to judge,
             e.g. while a rollout is under way).
-        admin_urls: the admin addresses (``http://HOST:PORT``) of the ready replicas that
-            apply a spec's traffic policy.
+        targets: the ready replicas that apply a spec's traffic policy, as ``fetch`` takes
+            them.
+        fetch: reads one target's Prometheus text (by default ``fetch_metrics``: a target is
+            an admin address ``http://HOST:PORT``).
         roll_back: ends the experiment with a reason (``Experiments.roll_back``).
         advance: moves a canary to its next step (``Experiments.advance``).
     """
@@ -185,16 +201,18 @@ class ExperimentController:
         self,
         name: str,
         read_spec: Callable[[], DeploymentSpec | None],
-        admin_urls: Callable[[DeploymentSpec], list[str]],
+        targets: Callable[[DeploymentSpec], list[str]],
         roll_back: Callable[[str], object],
         advance: Callable[[], object],
         *,
+        fetch: Fetch | None = None,
         interval: float = 1.0,
         say: Callable[[str], None] = log.info,
     ) -> None:
         self.name = name
         self.read_spec = read_spec
-        self.admin_urls = admin_urls
+        self.targets = targets
+        self.fetch: Fetch = fetch or fetch_metrics
         self.roll_back = roll_back
         self.advance = advance
         self.interval = interval
@@ -223,13 +241,15 @@ class ExperimentController:
         policy = spec.traffic
         if policy.kind not in ("split", "canary"):
             return None
-        urls = self.admin_urls(spec)
-        if not urls:
+        targets = self.targets(spec)
+        if not targets:
             return None
         epoch = (policy.experiment, policy.step, policy.weights.get(policy.challenger, 0.0))
         if epoch != self._epoch:  # a new policy: a new window
             self._epoch, self._window = epoch, Window()
-        counters = self._window.update({url: scrape(url, spec.name) for url in urls})
+        counters = self._window.update(
+            {target: scrape(target, spec.name, self.fetch) for target in targets}
+        )
         self.last = judge(policy, counters)
         for result in self.last:
             if result.breached:

@@ -5,7 +5,7 @@ Never in git. It holds::
     desired.json      the spec the supervisor was last asked to apply, with a request number
     state.json        what the supervisor reports: replicas, versions, the last update's result
     supervisor.lock   held (flock) by the running supervisor for its whole life
-    controller.lock   held by a docker deployment's experiment controller (``docker.watch``)
+    controller.lock   held by a docker/kubernetes deployment's experiment controller (``deploy.watch``)
     logs/deployment.log   the supervisor's and its replicas' output
     predictions/      the replicas' prediction logs (``--log-dir``)
 

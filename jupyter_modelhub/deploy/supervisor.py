@@ -284,7 +284,7 @@ class Supervisor:
         return ExperimentController(
             self.name,
             read_spec=lambda: self.serving if self.serving is self.target else None,
-            admin_urls=lambda spec: [admin_url(port) for port in self._admin_ports(spec)],
+            targets=lambda spec: [admin_url(port) for port in self._admin_ports(spec)],
             roll_back=lambda reason: experiments().roll_back(self.name, reason),
             advance=lambda: experiments().advance(self.name),
             interval=interval_from_env(),

@@ -14,7 +14,7 @@
 - A traffic policy is the server's ``--traffic``, as on the local target; a policy change
   rolls the containers the same way, so every policy routes exactly as locally. A split or a
   canary also needs its guardrails judged and its steps taken: ``apply`` starts the
-  deployment's experiment controller (``watch``), a detached process running the local
+  deployment's experiment controller (``deploy.watch``), a detached process running the local
   supervisor's ``ExperimentController`` against the containers' admin ``/metrics``;
   ``delete`` stops it, ``status`` says whether it runs, ``resume`` (``sync-deployments``)
   starts it again if it died.
@@ -43,12 +43,12 @@ from ...errors import BackendError
 from ...experiments.policy import CHAMPION
 from ...registry.registry import ModelRegistry
 from ...serving.contract import parse_status_line
+from .. import watch
 from ..backend import DeploymentBackend
 from ..local import pick_free_port, probe
 from ..records import DeploymentStatus, Phase, ReplicaStatus
 from ..runtime import RuntimeFolder
 from ..spec import DeploymentSpec
-from . import watch
 from .context import IMAGE_LOG_DIR, default_tag
 from .images import BuiltImage, build_image, default_base_image, find_image
 
@@ -349,17 +349,11 @@ class DockerBackend(DeploymentBackend):
         errors = [r.last_error for r in replicas if r.last_error]
         if failed:
             errors.append(str(update.get("error")))
-        controller = None
-        if watch.needs_controller(spec):
-            pid = watch.controller_pid(self.runtime(spec.name))
-            if pid is not None:
-                controller = f"running (pid {pid})"
-            elif containers:
-                controller = "not running"
-                errors.append(
-                    "the experiment controller is not running, so no guardrail is judged "
-                    "and no canary step taken; `modelhub sync-deployments` starts it again"
-                )
+        controller, missing = watch.controller_status(
+            self.runtime(spec.name), spec, running=bool(containers)
+        )
+        if missing:
+            errors.append(missing)
         last_error = errors[-1] if errors else None
         return DeploymentStatus.of(
             spec,
