@@ -580,7 +580,7 @@ def test_backends_come_from_entry_points_and_are_checked(monkeypatch: pytest.Mon
         name="api", model="fraud", ref="fraud@v0.0.1", version="v0.0.1", traffic=canary
     )
     with pytest.raises(
-        InvalidArgument, match=r"cannot run a canary.*Targets that can: docker, local"
+        InvalidArgument, match=r"cannot run a canary.*Targets that can: docker, kubernetes, local"
     ):
         Good(None).check_traffic(spec)  # type: ignore[arg-type]
     backend_class("local")(None).check_traffic(spec)  # type: ignore[arg-type]

@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import time
+from collections.abc import Callable
 from typing import Any
 
+import aiohttp.web
 import kmock
 import pytest
+import yaml
 from kmock._internal import enums
 from kubernetes import client
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 
+from jupyter_modelhub.deploy import watch
 from jupyter_modelhub.deploy.kubernetes import KubernetesBackend, KubernetesOptions, backend
-from jupyter_modelhub.deploy.kubernetes.manifests import TEMPLATE_LABEL
+from jupyter_modelhub.deploy.kubernetes.manifests import CONTAINER_PORT, TEMPLATE_LABEL
+from jupyter_modelhub.deploy.runtime import RuntimeFolder
 from jupyter_modelhub.deploy.spec import DeploymentSpec
 from jupyter_modelhub.deploy.store import DeploymentStore
 from jupyter_modelhub.errors import BackendError, InvalidArgument
@@ -32,10 +41,23 @@ PODS = kmock.resource("", "v1", "pods")
 
 
 class ApiServer(kmock.KubernetesEmulator):
-    """kmock's emulator plus the one thing the API server does that the tests rely on:
-    ``metadata.generation`` counts the changes of a Deployment."""
+    """kmock's emulator plus what the API server does that the tests rely on:
+    ``metadata.generation`` counts the changes of a Deployment, and the pod proxy
+    (``/api/v1/namespaces/NS/pods/POD:PORT/proxy/metrics``) answers with what ``metrics``
+    (a test's function of the pod's name) says the pod's server would."""
+
+    metrics: Callable[[str], str] | None = None
+    scraped: list[str]
 
     async def _handle(self, request: Any) -> Any:
+        if request.resource == PODS and (request.subresource or "").startswith("proxy"):
+            pod, _, port = (request.name or "").partition(":")
+            if request.subresource != "proxy/metrics" or port != str(CONTAINER_PORT):
+                return aiohttp.web.Response(status=503, text="no endpoints available")
+            if (PODS, request.namespace, pod) not in self.objects or self.metrics is None:
+                return aiohttp.web.Response(status=404, text=f"pods {pod!r} not found")
+            self.__dict__.setdefault("scraped", []).append(pod)
+            return aiohttp.web.Response(text=self.metrics(pod), content_type="text/plain")
         if request.resource == DEPLOYMENTS and isinstance(request.data, dict):
             if request.action == enums.action.CREATE:
                 request.data.setdefault("metadata", {})["generation"] = 1
@@ -331,22 +353,45 @@ def traffic(kind: str) -> TrafficPolicy:
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("kind", ["split", "canary", "bluegreen"])
-async def test_policies_it_cannot_honour_are_refused_before_any_call(kmock, k8s, kind):
-    with pytest.raises(InvalidArgument, match=f"cannot run a {kind} experiment") as info:
-        await asyncio.to_thread(k8s.apply, spec(traffic=traffic(kind)), 10)
+async def test_a_bluegreen_is_refused_before_any_call_saying_why(kmock, k8s):
+    with pytest.raises(InvalidArgument, match="cannot run a bluegreen experiment") as info:
+        await asyncio.to_thread(k8s.apply, spec(traffic=traffic("bluegreen")), 10)
     assert list(kmock) == []
     text = str(info.value) + (info.value.hint or "")
-    assert "no experiment controller" in text or "none runs in a cluster" in text
+    assert "all traffic at once" in text and "rolling update" in text
     assert "Targets that can: docker, local" in text
 
 
 @pytest.mark.asyncio
-async def test_a_shadow_runs_in_every_pod(kmock, k8s):
+@pytest.mark.parametrize("kind", ["split", "canary"])
+async def test_a_split_or_canary_is_accepted_and_its_pods_carry_the_policy(kmock, k8s, kind):
+    wanted = spec(traffic=traffic(kind))
+    DeploymentStore(k8s.registry).save(wanted, f"Start {kind}")
+    runtime = RuntimeFolder(k8s.registry.root, "fraud")
     async with Cluster(kmock) as cluster:
-        await asyncio.to_thread(k8s.apply, spec(traffic=traffic("shadow")), 10)
+        await asyncio.to_thread(k8s.apply, wanted, 10)
         args = args_of(cluster.objects(DEPLOYMENTS)["fraud"])
-    assert json.loads(args[args.index("--traffic") + 1])["kind"] == "shadow"
+        # its controller runs on this machine, and the status says so
+        status = await asyncio.to_thread(k8s.status, wanted, 1)
+        assert status.controller == f"running (pid {watch.controller_pid(runtime)})"
+        assert await asyncio.to_thread(k8s.delete, "fraud") is True
+        assert watch.controller_pid(runtime) is None
+    policy = json.loads(args[args.index("--traffic") + 1])
+    assert policy["kind"] == kind and policy["challengers"] == {"challenger": "v0.0.2"}
+    assert policy["weights"] == {"challenger": 0.1, "champion": 0.9}
+
+
+async def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll ``check`` (in a thread: it may call the sync client) until it returns something
+    truthy, keeping kmock's loop running; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await asyncio.to_thread(check)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 # -- through the hub: deploy, update, rollback, stop (its git history is the revision list) --------
@@ -436,3 +481,161 @@ async def test_a_deployment_made_before_specs_carried_options_still_finds_them(k
         assert status.endpoint == f"http://fraud.{NS}.svc:80" and status.phase == "running"
         assert await asyncio.to_thread(k8s.delete, "fraud") is True
     assert not k8s.options_store.path("fraud").exists()
+
+
+# -- experiments: the controller on this machine, scraping the pods through the API server -------
+def prometheus(pod: str, n: int, challenger_errors: float) -> str:
+    """What a pod's ``/metrics`` says after its ``n``-th scrape (written by prometheus_client,
+    as the model server's is): both variants keep answering, a ``challenger_errors`` share of
+    the challenger's answers are 5xx."""
+    registry = CollectorRegistry()
+    requests = Counter(
+        "modelhub_requests",
+        "answers",
+        ("deployment", "variant", "endpoint", "code"),
+        registry=registry,
+    )
+    for variant, total in (("champion", 90 * n), ("challenger", 10 * n)):
+        failed = int(total * challenger_errors) if variant == "challenger" else 0
+        requests.labels("fraud", variant, "v2_infer", "2xx").inc(total - failed)
+        requests.labels("fraud", variant, "v2_infer", "5xx").inc(failed)
+    return generate_latest(registry).decode()
+
+
+@pytest.fixture
+def experiment_hub(k8s_hub, kmock, tmp_path, monkeypatch):
+    """``k8s_hub`` whose detached controller reaches kmock with a kubeconfig (as a user's
+    would reach their cluster), checking every 0.1 s."""
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "kmock", "cluster": {"server": str(kmock.url).rstrip("/")}}],
+        "users": [{"name": "me", "user": {}}],
+        "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "me"}}],
+        "current-context": "kmock",
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(kubeconfig))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("MODELHUB_CONTROLLER_INTERVAL", "0.1")
+    yield k8s_hub
+    watch.stop(k8s_hub.path, "fraud")  # whatever a failed test left running
+
+
+@pytest.mark.asyncio
+async def test_a_canary_that_breaks_its_error_guardrail_is_rolled_back(kmock, experiment_hub):
+    hub = experiment_hub
+    scrapes: dict[str, int] = {}
+
+    def failing_challenger(pod: str) -> str:
+        scrapes[pod] = scrapes.get(pod, 0) + 1
+        return prometheus(pod, scrapes[pod], challenger_errors=0.5)
+
+    kmock.metrics = failing_challenger
+    async with Cluster(kmock) as cluster:
+        await asyncio.to_thread(
+            lambda: hub.deploy("fraud@v0.0.1", target="kubernetes", target_options=image_options())
+        )
+        status = await asyncio.to_thread(
+            lambda: hub.ab_start(
+                "fraud",
+                "v0.0.2",
+                kind="canary",
+                steps="10,50,100",
+                dwell_seconds=60,
+                guardrails={"max_error_rate": 0.05, "min_requests": 20},
+            )
+        )
+        assert (status.controller or "").startswith("running (pid ")
+        assert "--traffic" in args_of(cluster.objects(DEPLOYMENTS)["fraud"])
+
+        def rolled_back() -> Any:
+            policy = hub.revisions("fraud")[-1].spec.traffic
+            return policy if policy is not None and policy.state == "rolled_back" else None
+
+        policy = await until(rolled_back, 30, "the controller to roll the canary back")
+        assert "guardrail breached" in policy.reason and "error rate" in policy.reason
+        assert hub.revisions("fraud")[-1].message.startswith("Roll back canary")
+
+        # the rollback was applied: a pod template without the challenger, rolled out
+        def champion_only() -> bool:
+            args = args_of(cluster.objects(DEPLOYMENTS)["fraud"])
+            return "--traffic" not in args and "v0.0.2" not in json.dumps(args)
+
+        await until(champion_only, 30, "the Deployment patched back to the champion alone")
+        runtime = RuntimeFolder(hub.path, "fraud")
+        await until(lambda: watch.controller_pid(runtime) is None, 10, "the controller to exit")
+        after = await asyncio.to_thread(hub.deployment, "fraud")
+        assert after.controller is None and after.traffic is not None
+        assert after.traffic.state == "rolled_back"
+        logs = (runtime.log_file).read_text()
+        assert "[controller] canary" in logs and "rolling back" in logs
+        assert await asyncio.to_thread(hub.stop, "fraud") is True
+
+
+@pytest.mark.asyncio
+async def test_a_healthy_canary_advances_and_a_dead_controller_is_reported_and_resumed(
+    kmock, experiment_hub
+):
+    hub = experiment_hub
+    scrapes: dict[str, int] = {}
+
+    def healthy(pod: str) -> str:
+        scrapes[pod] = scrapes.get(pod, 0) + 1
+        return prometheus(pod, scrapes[pod], challenger_errors=0.0)
+
+    kmock.metrics = healthy
+    async with Cluster(kmock) as cluster:
+        await asyncio.to_thread(
+            lambda: hub.deploy(
+                "fraud@v0.0.1", target="kubernetes", replicas=2, target_options=image_options()
+            )
+        )
+        await asyncio.to_thread(
+            lambda: hub.ab_start(
+                "fraud",
+                "v0.0.2",
+                kind="canary",
+                steps="20,50,100",
+                dwell_seconds=1,
+                guardrails={"min_requests": 10},
+            )
+        )
+
+        def advanced() -> Any:
+            policy = hub.revisions("fraud")[-1].spec.traffic
+            return policy if policy is not None and policy.step >= 1 else None
+
+        policy = await until(advanced, 30, "the controller to advance the canary")
+        assert policy.running and policy.weights["challenger"] in (0.5, 1.0)
+        messages = [r.message for r in hub.revisions("fraud")]
+        assert any(m.startswith("Advance canary") and "to 50%" in m for m in messages), messages
+
+        # it read the pods through the API server's pod proxy, both replicas of the template
+        def rolled_out_step() -> int:
+            args = args_of(cluster.objects(DEPLOYMENTS)["fraud"])
+            return int(json.loads(args[args.index("--traffic") + 1])["step"])
+
+        # at its last step it stays (until promoted): rolled out, nothing more to do
+        await until(lambda: rolled_out_step() == 2, 30, "the last step to reach the pods")
+        assert any("to 100%" in r.message for r in hub.revisions("fraud"))
+        assert len({pod for pod in kmock.scraped if pod.endswith(("-0", "-1"))}) >= 2
+
+        # a controller that died (this machine rebooted, say) is reported; sync restarts it
+        runtime = RuntimeFolder(hub.path, "fraud")
+        pid = watch.controller_pid(runtime)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        await until(lambda: watch.controller_pid(runtime) is None, 10, "the controller to die")
+        status = await asyncio.to_thread(hub.deployment, "fraud")
+        assert status.controller == "not running" and status.phase == "running"
+        assert "experiment controller is not running" in (status.last_error or "")
+        assert [s.name for s in await asyncio.to_thread(hub.sync_deployments)] == ["fraud"]
+        status = await asyncio.to_thread(hub.deployment, "fraud")
+        assert (status.controller or "").startswith("running (pid ")
+
+        # stopping the deployment stops its controller
+        assert await asyncio.to_thread(hub.stop, "fraud") is True
+        assert watch.controller_pid(runtime) is None
+        assert cluster.objects(DEPLOYMENTS) == {}

@@ -1,5 +1,5 @@
 """End to end on a live cluster (kind, minikube, a real one): deploy, update, a failed rollout
-reported with the pod's reason, rollback, logs, stop twice.
+reported with the pod's reason, rollback, logs, stop twice; a canary watched from this machine.
 
 Deselected unless a cluster is configured; see README "Kubernetes target" for running it with
 kind. It needs:
@@ -89,3 +89,25 @@ def test_deploy_update_fail_rollback_stop_on_a_live_cluster(cluster_hub):
     assert (status.phase, status.serving_version) == ("running", "v0.0.2")
     assert hub.stop(NAME) is True
     assert hub.stop(NAME) is False
+
+
+def test_a_canary_is_watched_from_this_machine_through_the_pod_proxy(cluster_hub):
+    """The experiment controller runs here and reads each pod's /metrics through the API
+    server (needs ``get`` on ``pods/proxy``); stopping the deployment stops it."""
+    from jupyter_modelhub.deploy import watch
+    from jupyter_modelhub.deploy.kubernetes.watch import PodProxySource
+    from jupyter_modelhub.deploy.runtime import RuntimeFolder
+
+    hub, options = cluster_hub
+    hub.deploy(f"{MODEL}@v0.0.1", NAME, target="kubernetes", target_options=options)
+    status = hub.ab_start(
+        NAME, "v0.0.2", kind="canary", steps="10,50,100", dwell_seconds=600, timeout=300
+    )
+    assert status.phase == "running" and (status.controller or "").startswith("running (pid ")
+    spec = hub._deployments.store.require(NAME)
+    source = PodProxySource(hub.registry, NAME)
+    pods = source.targets(spec)
+    assert pods, "no ready pod of the canary's template"
+    assert "# TYPE modelhub_" in source.fetch(pods[0])
+    assert hub.stop(NAME) is True
+    assert watch.controller_pid(RuntimeFolder(hub.path, NAME)) is None

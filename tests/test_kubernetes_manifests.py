@@ -268,13 +268,28 @@ def test_hub_manifests_need_a_reachable_remote(registered):
 
 def test_render_refuses_a_policy_the_target_cannot_honour(registered):
     hub = registered
-    store_spec = spec(name="fraud", traffic=policy("split"))
     from jupyter_modelhub.deploy.store import DeploymentStore
 
-    DeploymentStore(hub.registry).save(store_spec, "a split on kubernetes")
-    with pytest.raises(InvalidArgument, match="cannot run a split"):
+    DeploymentStore(hub.registry).save(
+        spec(name="fraud", traffic=policy("bluegreen")), "a blue-green on kubernetes"
+    )
+    with pytest.raises(InvalidArgument, match="cannot run a bluegreen"):
         render_manifests(hub.registry, "fraud", {"source": "image"})
-    assert KubernetesBackend.traffic_kinds == {"shadow"}
+    assert KubernetesBackend.traffic_kinds == {"split", "canary", "shadow"}
+
+
+def test_render_carries_a_split_in_every_pod(registered):
+    hub = registered
+    from jupyter_modelhub.deploy.store import DeploymentStore
+
+    DeploymentStore(hub.registry).save(spec(name="fraud", traffic=policy("split")), "a split")
+    (deployment, *_) = yaml.safe_load_all(
+        render_manifests(hub.registry, "fraud", {"source": "image"})
+    )
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    carried = json.loads(args[args.index("--traffic") + 1])
+    assert carried["kind"] == "split" and carried["weights"]["challenger"] == 0.1
+    kubernetes_validate.validate(deployment, "1.33", strict=True)
 
 
 # -- the command line -----------------------------------------------------------------------------

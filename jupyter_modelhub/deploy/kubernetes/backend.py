@@ -12,6 +12,17 @@ The cluster is reached through the official client with the user's kubeconfig (i
 from the deployment's options, else the current one; in a pod, the in-cluster account). The
 options are the spec's (``target_options``, committed with it): only names (namespace,
 context, Secret), no credential is written to the hub or logged.
+
+Traffic experiments: every pod loads every variant and routes in-process with the server's
+``--traffic``, so a split, a canary and a shadow route exactly as locally; a policy change is a
+new pod template (a rollout). A split's and a canary's guardrails and a canary's steps are
+judged by the deployment's experiment controller (``deploy.watch``), which ``apply`` starts as
+a detached process **on the machine that deployed**: it reads the pods' ``/metrics`` through the
+API server's pod proxy with the user's kubeconfig and acts through the hub (a rollback or a
+step is a commit, then a rollout). That is its limit: while that machine is off, or after its
+process died, no guardrail is judged and no step taken (``status`` says so in ``controller``);
+``modelhub sync-deployments`` starts it again. ``delete`` stops it. A blue-green switch is
+refused (see ``traffic_refusal``).
 """
 
 from __future__ import annotations
@@ -28,8 +39,10 @@ from typing import Any
 
 from ...errors import BackendError, InvalidArgument
 from ...registry.registry import ModelRegistry
+from .. import watch
 from ..backend import DeploymentBackend
 from ..records import DeploymentStatus
+from ..runtime import RuntimeFolder
 from ..spec import DeploymentSpec
 from ..store import DeploymentStore
 from .manifests import CONTAINER, CONTAINER_PORT, build_manifests, endpoint, label_selector
@@ -83,26 +96,21 @@ class KubernetesBackend(DeploymentBackend):
 
     target = "kubernetes"
     # Each pod loads every variant and routes in-process with --traffic, so which variant
-    # answers which request is decided as locally. But a split's and a canary's guardrails, a
-    # canary's steps and the blue-green switch are a controller's work (the local supervisor's
-    # thread; on docker, a detached process on the host), and none runs in the cluster; a
-    # blue-green switch by rollout would not be "all at once". A shadow needs none: it is
-    # honoured, the others are refused, saying why and which targets can.
+    # answers which request is decided as locally. A split's and a canary's guardrails and a
+    # canary's steps are judged by the experiment controller, a detached process on the
+    # deploying machine (``deploy.watch``, as on docker), through the API server's pod proxy.
     #
-    # What an in-cluster router would take (not built): one Deployment per variant, each
-    # serving its version alone, behind a router Deployment (the model server's traffic code,
-    # ``serving.traffic``, as a proxy: the same sticky hash, shadow copies, variant headers)
-    # and the Service pointing at the router; the experiment controller as a Deployment of one
-    # with a ServiceAccount allowed to read the pods' /metrics (or Prometheus), to patch the
-    # router's policy (a ConfigMap it watches), and to commit the rollback to the hub's git
-    # (push rights: a credential in a Secret); plus the prediction and feedback logs, which
-    # live on the host for the A/B report, shipped somewhere the hub can read.
+    # A blue-green switch is refused: it must move all traffic at once, and a policy change
+    # here is a rolling update, during which pods of both templates serve side by side. Doing
+    # it right would take a Service per colour and a selector flip, or an in-cluster router
+    # (one Deployment per variant behind the model server's traffic code as a proxy, the
+    # policy in a ConfigMap it watches); neither is built.
     traffic_refusal = (
-        "Its guardrails, canary steps and blue-green switch need an experiment controller "
-        "next to the replicas, and none runs in a cluster (an in-cluster router is not built); "
-        "a shadow experiment works here."
+        "A blue-green switch must move all traffic at once, and on Kubernetes a policy change "
+        "is a rolling update in which old and new pods serve side by side (no per-colour "
+        "Service or in-cluster router is built); split, canary and shadow work here."
     )
-    traffic_kinds = frozenset({"shadow"})
+    traffic_kinds = frozenset({"split", "canary", "shadow"})
     poll_interval = POLL_INTERVAL
 
     def __init__(self, registry: ModelRegistry, client_factory: ClientFactory | None = None):
@@ -205,6 +213,29 @@ class KubernetesBackend(DeploymentBackend):
                 )
         generation = int((created.get("metadata") or {}).get("generation") or 0)
         self._wait(spec, options, generation, timeout or DEFAULT_TIMEOUT)
+        if watch.needs_controller(spec):
+            self._start_controller(spec)
+
+    # -- the experiment controller (a process on this machine) -------------------------------------
+    def _start_controller(self, spec: DeploymentSpec) -> None:
+        if watch.start(self.registry.root, spec.name) is None:
+            raise BackendError(
+                f"The experiment controller of deployment {spec.name} did not start: its "
+                f"{spec.traffic.kind if spec.traffic else ''} runs without guardrails.",
+                hint=f"See `modelhub logs {spec.name}`; `modelhub sync-deployments` starts it.",
+            )
+
+    def resume(self, spec: DeploymentSpec) -> bool:
+        """Start the experiment controller again if the spec needs one and it died (or this
+        machine was off); ``True`` if it did."""
+        runtime = RuntimeFolder(self.registry.root, spec.name)
+        if not watch.needs_controller(spec) or watch.controller_pid(runtime) is not None:
+            return False
+        deployment, _ = self._read(spec.name, self.options_of(spec))
+        if deployment is None:
+            return False  # nothing runs: ``apply`` starts both
+        self._start_controller(spec)
+        return True
 
     def _wait(
         self, spec: DeploymentSpec, options: KubernetesOptions, generation: int, timeout: float
@@ -265,12 +296,18 @@ class KubernetesBackend(DeploymentBackend):
                 pods=[],
             )
             return dataclasses.replace(status, phase="failed", last_error=exc.message)
-        return deployment_status(
+        status = deployment_status(
             spec,
             endpoint=endpoint(spec, options),
             revision=revision,
             deployment=deployment,
             pods=pods,
+        )
+        controller, missing = watch.controller_status(
+            RuntimeFolder(self.registry.root, spec.name), spec, running=deployment is not None
+        )
+        return dataclasses.replace(
+            status, controller=controller, last_error=missing or status.last_error
         )
 
     def logs(self, name: str, tail: int = 100) -> list[str]:
@@ -297,6 +334,7 @@ class KubernetesBackend(DeploymentBackend):
         return lines[-tail:] if tail else []
 
     def delete(self, name: str) -> bool:
+        watch.stop(self.registry.root, name)
         options = self.options(name)
         _, apps, core, scaling = self._apis(options)
         ns = options.namespace
