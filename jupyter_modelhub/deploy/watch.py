@@ -36,10 +36,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..errors import BackendError
 from ..registry.registry import ModelRegistry
 from .controller import ExperimentController, interval_from_env
 from .runtime import RuntimeFolder
@@ -123,6 +125,33 @@ def start(hub: Path, name: str) -> int | None:
             return pid
         time.sleep(0.02)
     return None
+
+
+def ensure(hub: Path, spec: DeploymentSpec) -> None:
+    """Start the controller ``spec``'s experiment needs, unless it needs none or one runs
+    (what a target's ``apply`` calls once its replicas serve ``spec``).
+
+    Raises:
+        BackendError: it did not start (the experiment would run without guardrails).
+    """
+    if needs_controller(spec) and start(hub, spec.name) is None:
+        raise BackendError(
+            f"The experiment controller of deployment {spec.name} did not start: its "
+            f"{spec.traffic.kind if spec.traffic else ''} runs without guardrails.",
+            hint=f"See `modelhub logs {spec.name}`; `modelhub sync-deployments` starts it.",
+        )
+
+
+def resume(hub: Path, spec: DeploymentSpec, serving: Callable[[], bool]) -> bool:
+    """Start the controller again if ``spec`` needs one, none runs (it died, or this machine
+    was off) and the deployment still ``serving()`` (else ``apply`` starts both); ``True`` if
+    it did (a target's ``resume``, for ``sync-deployments``)."""
+    if not needs_controller(spec) or controller_pid(RuntimeFolder(hub, spec.name)) is not None:
+        return False
+    if not serving():
+        return False
+    ensure(hub, spec)
+    return True
 
 
 def stop(hub: Path, name: str) -> bool:

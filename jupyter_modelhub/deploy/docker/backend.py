@@ -175,26 +175,11 @@ class DockerBackend(DeploymentBackend):
             runtime.write_state({"update": {"result": "failed", "error": str(exc)}})
             raise
         runtime.write_state({"update": {"result": "ok", "version": spec.version}})
-        if watch.needs_controller(spec):
-            self._start_controller(spec)
-
-    def _start_controller(self, spec: DeploymentSpec) -> None:
-        if watch.start(self.registry.root, spec.name) is None:
-            raise BackendError(
-                f"The experiment controller of deployment {spec.name} did not start: its "
-                f"{spec.traffic.kind if spec.traffic else ''} runs without guardrails.",
-                hint=f"See `modelhub logs {spec.name}`; `modelhub sync-deployments` starts it.",
-            )
+        watch.ensure(self.registry.root, spec)
 
     def resume(self, spec: DeploymentSpec) -> bool:
         """Start the experiment controller again if the spec needs one and it died."""
-        runtime = self.runtime(spec.name)
-        if not watch.needs_controller(spec) or watch.controller_pid(runtime) is not None:
-            return False
-        if not self._containers(spec.name):
-            return False  # nothing runs: ``apply`` starts both
-        self._start_controller(spec)
-        return True
+        return watch.resume(self.registry.root, spec, lambda: bool(self._containers(spec.name)))
 
     def _apply(self, spec: DeploymentSpec, timeout: float | None) -> None:
         image = self.image_for(spec)

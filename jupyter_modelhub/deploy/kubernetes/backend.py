@@ -213,29 +213,16 @@ class KubernetesBackend(DeploymentBackend):
                 )
         generation = int((created.get("metadata") or {}).get("generation") or 0)
         self._wait(spec, options, generation, timeout or DEFAULT_TIMEOUT)
-        if watch.needs_controller(spec):
-            self._start_controller(spec)
+        watch.ensure(self.registry.root, spec)
 
     # -- the experiment controller (a process on this machine) -------------------------------------
-    def _start_controller(self, spec: DeploymentSpec) -> None:
-        if watch.start(self.registry.root, spec.name) is None:
-            raise BackendError(
-                f"The experiment controller of deployment {spec.name} did not start: its "
-                f"{spec.traffic.kind if spec.traffic else ''} runs without guardrails.",
-                hint=f"See `modelhub logs {spec.name}`; `modelhub sync-deployments` starts it.",
-            )
-
     def resume(self, spec: DeploymentSpec) -> bool:
         """Start the experiment controller again if the spec needs one and it died (or this
         machine was off); ``True`` if it did."""
-        runtime = RuntimeFolder(self.registry.root, spec.name)
-        if not watch.needs_controller(spec) or watch.controller_pid(runtime) is not None:
-            return False
-        deployment, _ = self._read(spec.name, self.options_of(spec))
-        if deployment is None:
-            return False  # nothing runs: ``apply`` starts both
-        self._start_controller(spec)
-        return True
+        options = self.options_of(spec)
+        return watch.resume(
+            self.registry.root, spec, lambda: self._read(spec.name, options)[0] is not None
+        )
 
     def _wait(
         self, spec: DeploymentSpec, options: KubernetesOptions, generation: int, timeout: float
