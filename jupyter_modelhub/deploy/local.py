@@ -21,7 +21,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BackendError, ModelHubError
+from . import detached
 from .backend import DeploymentBackend
 from .records import DeploymentStatus, Phase, ReplicaStatus
 from .runtime import RuntimeFolder
@@ -38,9 +38,6 @@ from .supervisor import READY_TIMEOUT, STOP_GRACE
 POLL_INTERVAL = 0.02
 PROBE_TIMEOUT = 1.0
 LOG_ROTATE_BYTES = 10 * 1024 * 1024
-_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
-# Supervisors this process started: kept so that their Popen objects are reaped, not warned about.
-_SPAWNED: list[subprocess.Popen[bytes]] = []
 
 
 def pick_free_port(host: str) -> int:
@@ -128,32 +125,7 @@ class LocalBackend(DeploymentBackend):
         runtime.create()
         if runtime.log_file.is_file() and runtime.log_file.stat().st_size > LOG_ROTATE_BYTES:
             os.replace(runtime.log_file, runtime.log_file.with_suffix(".log.1"))
-        _reap()
-        env = dict(os.environ)
-        if Path(_PACKAGE_PARENT).name not in ("site-packages", "dist-packages"):
-            # Running from a source tree: the supervisor and replicas import this same copy.
-            path = env.get("PYTHONPATH")
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, path]))
-        with open(runtime.log_file, "ab") as log:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "jupyter_modelhub.deploy.supervisor",
-                    "--hub",
-                    str(self.registry.root),
-                    "--name",
-                    runtime.name,
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.registry.root,
-                env=env,
-                start_new_session=True,
-            )
-        _SPAWNED.append(proc)
-        return proc
+        return detached.spawn("jupyter_modelhub.deploy.supervisor", self.registry.root, runtime)
 
     # -- status, logs, delete ---------------------------------------------------------------------
     def status(self, spec: DeploymentSpec, revision: int) -> DeploymentStatus:
@@ -198,7 +170,7 @@ class LocalBackend(DeploymentBackend):
                 time.sleep(POLL_INTERVAL)
             if runtime.supervisor_running():
                 raise BackendError(f"The supervisor of deployment {name} did not stop.")
-            _reap(pid)
+            detached.reap(pid)
         return self._stop_orphans(name) or pid is not None
 
     def _stop_orphans(self, name: str) -> bool:
@@ -213,17 +185,6 @@ class LocalBackend(DeploymentBackend):
         for orphan in leftovers:
             _signal(orphan, signal.SIGKILL)
         return bool(leftovers)
-
-
-def _reap(stopped: int | None = None) -> None:
-    """Collect the exit status of the supervisors this process started that have exited (and
-    of ``stopped``, which is exiting)."""
-    for proc in list(_SPAWNED):
-        if proc.pid == stopped:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
-        if proc.poll() is not None:
-            _SPAWNED.remove(proc)
 
 
 def _supervisor_gone(state: dict[str, Any], leftovers: list[int]) -> str:

@@ -32,7 +32,6 @@ import contextlib
 import importlib
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -43,6 +42,7 @@ from typing import Any
 
 from ..errors import BackendError
 from ..registry.registry import ModelRegistry
+from . import detached
 from .controller import ExperimentController, interval_from_env
 from .runtime import RuntimeFolder
 from .spec import DeploymentSpec
@@ -52,8 +52,6 @@ from .store import DeploymentStore
 CONTROLLED_KINDS = ("split", "canary")
 PATIENCE = 30.0  # seconds without an answer from the target before it gives up
 STOP_TIMEOUT = 10.0
-_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
-_SPAWNED: list[subprocess.Popen[bytes]] = []
 #: where each target's ``ScrapeSource`` lives (module:class, imported when used)
 SOURCES = {
     "docker": "jupyter_modelhub.deploy.docker.watch:DockerSource",
@@ -101,23 +99,7 @@ def start(hub: Path, name: str) -> int | None:
     pid = controller_pid(runtime)
     if pid is not None:
         return pid
-    runtime.create()
-    _reap()
-    env = dict(os.environ)
-    if Path(_PACKAGE_PARENT).name not in ("site-packages", "dist-packages"):
-        # running from a source tree: the controller imports this same copy
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, env.get("PYTHONPATH")]))
-    with open(runtime.log_file, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", __name__, "--hub", str(hub), "--name", name],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=hub,
-            env=env,
-            start_new_session=True,
-        )
-    _SPAWNED.append(proc)
+    proc = detached.spawn(__name__, hub, runtime)
     deadline = time.monotonic() + STOP_TIMEOUT
     while time.monotonic() < deadline:  # until it holds its lock (or exited: one ran already)
         pid = controller_pid(runtime)
@@ -172,18 +154,8 @@ def stop(hub: Path, name: str) -> bool:
     if runtime.lock_held(runtime.controller_lock):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    _reap(pid)
+    detached.reap(pid)
     return True
-
-
-def _reap(stopped: int | None = None) -> None:
-    """Collect the exit status of the controllers this process started that have exited."""
-    for proc in list(_SPAWNED):
-        if proc.pid == stopped:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
-        if proc.poll() is not None:
-            _SPAWNED.remove(proc)
 
 
 # -- what a target tells the process ---------------------------------------------------------------
