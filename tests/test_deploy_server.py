@@ -166,3 +166,56 @@ async def test_deployments_over_rest(
     again = await checked("DELETE", "/deployments/{name}", 200, "deployments", "api")
     assert again == {"name": "api", "stopped": False}
     assert (await checked("GET", "/deployments", 200, "deployments"))["deployments"] == []
+
+
+async def test_deploy_target_options_are_the_targets_to_check(
+    checked, deployed: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An option the target does not take: a 400 naming the ones it takes; nothing recorded.
+    unknown = await checked(
+        "POST", "/deployments", 400, "deployments",
+        body={"ref": "fraud", "target": "kubernetes", "target_options": {"namespacee": "ml"}},
+    )  # fmt: skip
+    assert unknown["error"] == "INVALID_ARGUMENT"
+    assert "namespacee" in unknown["message"]
+    for known in ("namespace", "context", "image", "secret", "hpa_max"):
+        assert known in unknown["message"]
+    bad_value = await checked(
+        "POST", "/deployments", 400, "deployments",
+        body={"ref": "fraud", "target": "kubernetes", "target_options": {"namespace": "Not_A_Label"}},
+    )  # fmt: skip
+    assert "namespace" in bad_value["message"]
+    local = await checked(
+        "POST", "/deployments", 400, "deployments",
+        body={"ref": "fraud", "target_options": {"namespace": "ml"}},
+    )  # fmt: skip
+    assert local["message"] == "The local target takes no target options (namespace)."
+    not_an_object = await checked(
+        "POST", "/deployments", 400, "deployments",
+        body={"ref": "fraud", "target_options": ["namespace"]},
+    )  # fmt: skip
+    assert "'target_options' must be an object" in not_an_object["message"]
+    assert (await checked("GET", "/deployments", 200, "deployments"))["deployments"] == []
+
+    # Good options reach the hub as they were sent (no cluster here: the hub's answer is faked).
+    seen: dict[str, Any] = {}
+    real_deploy = Hub.deploy
+
+    def deploy(self: Hub, ref: str, name: str | None = None, **kwargs: Any):
+        seen.update(kwargs)
+        kwargs.update(target="local", target_options=None)
+        return real_deploy(self, ref, name, **kwargs)
+
+    monkeypatch.setattr(Hub, "deploy", deploy)
+    options = {
+        "namespace": "ml",
+        "context": "prod-cluster",
+        "image": "reg/modelhub:1",
+        "secret": "dvc",
+    }
+    status = await checked(
+        "POST", "/deployments", 201, "deployments",
+        body={"ref": "fraud", "name": "k", "target": "kubernetes", "target_options": options},
+    )  # fmt: skip
+    assert status["name"] == "k"
+    assert (seen["target"], seen["target_options"]) == ("kubernetes", options)

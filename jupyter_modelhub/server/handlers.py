@@ -59,7 +59,7 @@ REGISTER_FIELDS = (
     "onnx",
 )
 PROMOTE_FIELDS = ("version", "stage", "message")
-DEPLOY_FIELDS = ("ref", "name", "replicas", "port", "follow", "target")
+DEPLOY_FIELDS = ("ref", "name", "replicas", "port", "follow", "target", "target_options")
 UPDATE_FIELDS = ("version", "replicas")
 ROLLBACK_FIELDS = ("revision",)
 EXPERIMENT_FIELDS = (
@@ -263,6 +263,8 @@ class DeploymentsHandler(ModelHubHandler):
         port = parsing.field(body, "port", int)
         follow = bool(parsing.field(body, "follow", bool))
         target = parsing.field(body, "target", str) or "local"
+        # which options a target takes, and their values, are the target's to check
+        target_options = parsing.field(body, "target_options", dict)
         status = await self.run(
             lambda hub: hub.deploy(
                 ref,
@@ -271,6 +273,7 @@ class DeploymentsHandler(ModelHubHandler):
                 port=port,
                 follow_stage=follow,
                 target=target,
+                target_options=target_options,
             )
         )
         self.set_header(
