@@ -9,7 +9,13 @@ import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { CommandIDs } from './commands';
 import { DashboardKind, openDashboard } from './dashboards';
-import { confirm, IFormField, showForm } from './form';
+import {
+  deployFields,
+  deployRequest,
+  experimentFields,
+  experimentRequest
+} from './dialogs';
+import { confirm, showForm } from './form';
 import { IDeploymentsModel, IModelDetail, IModelHubModel } from './tokens';
 
 /**
@@ -242,53 +248,13 @@ export function addActionCommands(options: IActionsOptions): void {
       ]);
       const value = await showForm(
         `Deploy ${model}`,
-        [
-          {
-            key: 'ref',
-            label: 'Version or stage',
-            kind: 'select',
-            options: refChoices(detail)
-          },
-          {
-            key: 'target',
-            label: 'Target',
-            kind: 'select',
-            options: targets.map(t => ({ value: t, label: t }))
-          },
-          {
-            key: 'name',
-            label: 'Deployment name',
-            kind: 'text',
-            value: model
-          },
-          {
-            key: 'replicas',
-            label: 'Replicas',
-            kind: 'number',
-            value: '1',
-            min: 1
-          },
-          {
-            key: 'port',
-            label: 'Port',
-            kind: 'number',
-            placeholder: 'any free port',
-            min: 1,
-            help: 'Leave empty to let the server pick a free port.'
-          }
-        ],
+        deployFields(model, refChoices(detail), targets),
         'Deploy'
       );
       if (value === null) {
         return;
       }
-      const request = {
-        ref: value.ref,
-        name: value.name || model,
-        target: value.target,
-        replicas: Number(value.replicas || '1'),
-        ...(value.port ? { port: Number(value.port) } : {})
-      };
+      const request = deployRequest(model, value);
       await progress(
         deployments.deploy(request),
         `Deploying ${value.ref} as ${request.name} (${value.target})…`,
@@ -428,57 +394,18 @@ export function addActionCommands(options: IActionsOptions): void {
       }
       const status = deployments.deployments.find(d => d.name === name);
       const detail = await models.getModel(status?.model ?? name);
-      const fields: IFormField[] = [
-        {
-          key: 'challenger',
-          label: 'Challenger',
-          kind: 'select',
-          options: refChoices(detail).filter(
-            c => c.value !== `${detail.name}@${status?.desired_version}`
-          )
-        },
-        {
-          key: 'kind',
-          label: 'Kind',
-          kind: 'select',
-          options: [
-            { value: 'split', label: 'A/B split' },
-            { value: 'canary', label: 'canary' },
-            { value: 'bluegreen', label: 'blue-green' },
-            { value: 'shadow', label: 'shadow' }
-          ]
-        },
-        {
-          key: 'split',
-          label: 'Split (A/B: champion/challenger)',
-          kind: 'text',
-          placeholder: '50/50'
-        },
-        {
-          key: 'steps',
-          label: 'Canary steps (%)',
-          kind: 'text',
-          placeholder: '5,25,50,100'
-        }
-      ];
+      const challengers = refChoices(detail).filter(
+        c => c.value !== `${detail.name}@${status?.desired_version}`
+      );
       const value = await showForm(
         `Start an experiment on ${name}`,
-        fields,
+        experimentFields(challengers),
         'Start'
       );
       if (value === null) {
         return;
       }
-      const request = {
-        challenger: value.challenger,
-        kind: value.kind,
-        ...(value.split && value.kind === 'split'
-          ? { split: value.split }
-          : {}),
-        ...(value.steps && value.kind === 'canary'
-          ? { steps: value.steps }
-          : {})
-      };
+      const request = experimentRequest(value);
       await progress(
         deployments.startExperiment(name, request),
         `Starting a ${value.kind} of ${value.challenger} on ${name}…`,

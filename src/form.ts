@@ -18,6 +18,11 @@ export interface IFormField {
   help?: string;
   /** For a `number`: the smallest value. */
   min?: number;
+  /**
+   * Show the field only while the field `key` has one of `values` (a hidden field's value
+   * is empty).
+   */
+  showWhen?: { key: string; values: string[] };
 }
 
 /**
@@ -78,15 +83,43 @@ export class FormBody
       }
       this.node.appendChild(row);
       this._inputs.set(field.key, input);
+      this._rows.set(field.key, row);
     }
+    for (const input of this._inputs.values()) {
+      input.addEventListener('change', () => this._updateVisibility());
+    }
+    this._updateVisibility();
   }
 
   getValue(): Record<string, string> {
     const value: Record<string, string> = {};
     for (const field of this._fields) {
-      value[field.key] = (this._inputs.get(field.key)?.value ?? '').trim();
+      value[field.key] = this.isShown(field.key)
+        ? (this._inputs.get(field.key)?.value ?? '').trim()
+        : '';
     }
     return value;
+  }
+
+  /**
+   * Whether the field `key` is shown (its `showWhen` condition holds).
+   */
+  isShown(key: string): boolean {
+    return this._rows.get(key)?.hidden === false;
+  }
+
+  /**
+   * Show the fields whose condition holds, hide the others.
+   */
+  private _updateVisibility(): void {
+    for (const field of this._fields) {
+      const condition = field.showWhen;
+      const row = this._rows.get(field.key);
+      if (condition && row) {
+        const current = this._inputs.get(condition.key)?.value ?? '';
+        row.hidden = !condition.values.includes(current);
+      }
+    }
   }
 
   /**
@@ -98,6 +131,7 @@ export class FormBody
 
   private _fields: IFormField[];
   private _inputs = new Map<string, HTMLInputElement | HTMLSelectElement>();
+  private _rows = new Map<string, HTMLDivElement>();
 }
 
 /**

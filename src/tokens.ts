@@ -200,6 +200,11 @@ export interface IDeploymentStatus {
   replicas: IReplicaStatus[];
   last_error: string | null;
   traffic?: ITrafficPolicy | null;
+  /**
+   * The process that runs the experiment's guardrails and canary steps, where the target
+   * runs it apart (`running (pid 123)`, `not running`); null otherwise.
+   */
+  controller?: string | null;
 }
 
 /**
@@ -213,6 +218,8 @@ export interface IDeployRequest {
   replicas?: number;
   port?: number;
   follow?: boolean;
+  /** The target's own options (kubernetes: `namespace`, `image`…), checked by the server. */
+  target_options?: Record<string, string | number>;
 }
 
 /**
@@ -276,6 +283,9 @@ export interface IExperimentRequest {
   split?: string;
   steps?: string;
   key?: string;
+  dwell_seconds?: number | string;
+  /** `max_error_rate`, `max_p95_seconds`, `min_requests`. */
+  guardrails?: Record<string, number | string>;
 }
 
 /**

@@ -85,6 +85,31 @@ async def test_an_ab_test_over_rest(checked, deployed: Hub) -> None:  # noqa: F8
     assert deployed.show("fraud#prod").version == "v0.0.2"
 
 
+async def test_the_sidebar_forms_bodies_are_taken(checked, deployed: Hub) -> None:  # noqa: F811
+    """Each kind with the fields the sidebar's start-experiment form sends for it."""
+    deployed.deploy("fraud#prod", "svc")
+    guardrails = {"max_error_rate": 0.1, "max_p95_seconds": 2, "min_requests": 20}
+    bodies: list[dict[str, Any]] = [
+        {"kind": "split", "split": "80/20", "key": "user_id", "guardrails": guardrails},
+        {"kind": "canary", "steps": "10,50", "dwell_seconds": 3600, "guardrails": guardrails},
+        {"kind": "bluegreen"},
+        {"kind": "shadow"},
+    ]
+    for body in bodies:
+        started = await checked(
+            "POST", EXPERIMENT, 201, "deployments", "svc", "experiment",
+            body={"challenger": "fraud@v0.0.2", **body},
+        )  # fmt: skip
+        traffic = started["traffic"]
+        assert (traffic["kind"], traffic["state"]) == (body["kind"], "running")
+        if "guardrails" in body:
+            assert traffic["guardrails"] == guardrails
+        if body["kind"] == "split":
+            assert traffic["key"] == "user_id"
+            assert traffic["weights"] == {"champion": 0.8, "challenger": 0.2}
+        await checked("DELETE", EXPERIMENT, 200, "deployments", "svc", "experiment")
+
+
 async def test_a_canary_advances_and_stops_over_rest(checked, deployed: Hub) -> None:  # noqa: F811
     deployed.deploy("fraud@v0.0.1", "svc")
     started = await checked(

@@ -147,6 +147,14 @@ function DeploymentRow(props: IDeploymentRowProps): JSX.Element {
         <span className="jp-ModelHub-revision">rev {status.revision}</span>
         <DriftBadge drift={drift} />
       </div>
+      {status.controller && (
+        <div
+          className="jp-ModelHub-controller"
+          title="The process that runs the experiment's guardrails and canary steps"
+        >
+          controller: {status.controller}
+        </div>
+      )}
       {traffic !== null && (
         <div className="jp-ModelHub-traffic" aria-label="Traffic split">
           {Object.entries(traffic.weights).map(([variant, weight]) => (

@@ -424,3 +424,53 @@ test('a deploy in flight shows progress, and its failure the server message', as
     panel.getByRole('button', { name: 'Deploy a model' })
   ).toBeEnabled();
 });
+
+test('the deploy dialog asks for kubernetes options only for kubernetes, and the server checks them', async ({
+  page,
+  tmpPath
+}) => {
+  const model = 'k8s-demo';
+  const modelPath = `${tmpPath}/${MODEL_FILE}`;
+  expect(
+    await page.contents.uploadFile(
+      path.join(__dirname, '..', 'fixtures', MODEL_FILE),
+      modelPath
+    )
+  ).toBe(true);
+  const response = await page.request.post('/modelhub/api/models', {
+    data: { path: modelPath, name: model }
+  });
+  expect(response.status(), await response.text()).toBe(201);
+
+  await page.goto();
+  await page.sidebar.openTab('jupyter-modelhub-panel');
+  const panel = page.locator('#jupyter-modelhub-panel');
+  await panel.getByRole('button', { name: 'Deploy a model' }).click();
+  await chooseInDialog(page, model);
+  const form = page.locator('.jp-Dialog', { hasText: `Deploy ${model}` });
+  const kubernetesFields = [
+    'Namespace',
+    'Kubeconfig context',
+    'Image',
+    'Secret'
+  ];
+  await form.getByLabel('Target', { exact: true }).selectOption('local');
+  for (const label of kubernetesFields) {
+    await expect(form.getByLabel(label, { exact: true })).toBeHidden();
+  }
+  await form.getByLabel('Target', { exact: true }).selectOption('kubernetes');
+  for (const label of kubernetesFields) {
+    await expect(form.getByLabel(label, { exact: true })).toBeVisible();
+  }
+  // A namespace Kubernetes would refuse: the server says why, before any cluster is asked.
+  await form.getByLabel('Namespace', { exact: true }).fill('Not_A_Namespace');
+  await form.getByRole('button', { name: 'Deploy' }).click();
+  await expect(
+    page.getByRole('alert').filter({
+      hasText: "ModelHub: Invalid namespace 'Not_A_Namespace'."
+    })
+  ).toBeVisible();
+  await expect(
+    panel.getByRole('region', { name: 'Deployments' })
+  ).toContainText('Nothing is deployed.');
+});
