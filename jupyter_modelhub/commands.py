@@ -416,8 +416,13 @@ def _stop(args: argparse.Namespace, ctx: Context) -> Message:
 @command("build", "build a Docker image serving a model version (weights in the last layer)")
 def _build(args: argparse.Namespace, ctx: Context) -> Message:
     image = _hub(args).build(
-        args.ref, args.tag, base_image=args.base_image, progress=_build_output(args.quiet)
+        args.ref,
+        args.tag,
+        base_image=args.base_image,
+        progress=_build_output(args.quiet),
+        push=args.push,
     )
+    pushed = [f"pushed: {image.pushed} (--image for the kubernetes target)"] if image.pushed else []
     return Message(
         f"Built {image.tag} ({image.model} {', '.join(image.versions)})",
         image,
@@ -425,6 +430,7 @@ def _build(args: argparse.Namespace, ctx: Context) -> Message:
             f"image {image.image_id[7:19]}, {image.size_mb:.0f} MB, {image.layers} layers, "
             f"{image.cached_steps}/{image.steps} steps from cache, {image.seconds:.1f} s",
             f"on {image.base_image}; packages: {', '.join(image.requirements) or 'none'}",
+            *pushed,
             f"run it: modelhub deploy {image.model}@{image.versions[0]} --target docker",
         ],
     )
@@ -620,7 +626,7 @@ EXAMPLES = {
     "update": "update fraud-svc --version v0.0.3",
     "rollback": "rollback fraud-svc --to 2",
     "sync-deployments": "sync-deployments",
-    "build": "build fraud@v0.0.2 --tag registry.example.org/fraud:v0.0.2",
+    "build": "build fraud@v0.0.2 --tag registry.example.org/fraud:v0.0.2 --push",
     "build-base": "build-base --tag modelhub-base:bookworm",
     "ab start": "ab start fraud-svc --challenger v0.0.2 --split 90/10 --key user_id",
     "ab status": "ab status fraud-svc",
@@ -1297,6 +1303,11 @@ def build_parser(
         "modelhub-base:bookworm, see build-base)",
     )
     p.add_argument("--quiet", action="store_true", help="do not show the build output")
+    p.add_argument(
+        "--push",
+        action="store_true",
+        help="push it to the registry its --tag names, with your `docker login` credentials",
+    )
     p = verb("build-base")
     p.add_argument("--tag", default="modelhub-base:bookworm", help="the base image's tag")
     p.add_argument("--quiet", action="store_true", help="do not show the build output")

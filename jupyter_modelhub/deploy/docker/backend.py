@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -50,7 +51,7 @@ from ..records import DeploymentStatus, Phase, ReplicaStatus
 from ..runtime import RuntimeFolder
 from ..spec import DeploymentSpec
 from .context import IMAGE_LOG_DIR, default_tag
-from .images import BuiltImage, build_image, default_base_image, find_image
+from .images import BuiltImage, build_image, default_base_image, find_image, push_image
 
 READY_TIMEOUT = 120.0
 POLL_INTERVAL = 0.05
@@ -122,13 +123,15 @@ class DockerBackend(DeploymentBackend):
         tag: str | None = None,
         base_image: str | None = None,
         progress: Callable[[str], None] | None = None,
+        push: bool = False,
     ) -> BuiltImage:
-        """Build the image of ``ref`` (and of versions ``challengers`` of the same model)."""
+        """Build the image of ``ref`` (and of versions ``challengers`` of the same model);
+        with ``push``, push it to the registry its tag names."""
         champion = self.registry.show(ref)
         versions = [champion] + [
             self.registry.show(f"{champion.name}@{v}") for v in challengers if v != champion.version
         ]
-        return build_image(
+        built = build_image(
             self.client,
             self.registry,
             versions,
@@ -137,6 +140,9 @@ class DockerBackend(DeploymentBackend):
             base_image=base_image,
             progress=progress,
         )
+        if not push:
+            return built
+        return dataclasses.replace(built, pushed=push_image(self.client, built.tag, progress))
 
     def image_for(self, spec: DeploymentSpec) -> str:
         """The id of the image serving the spec's variants (the same bytes as the hub's),

@@ -44,6 +44,8 @@ class BuiltImage(Record):
     steps: int
     seconds: float
     size_mb: float
+    #: where it was pushed, by digest (``registry.example.org/fraud@sha256:…``), if it was
+    pushed: str | None = None
 
 
 def default_base_image() -> str:
@@ -130,6 +132,49 @@ def build_image(
     )
     say(f"Built {tag} ({image.short_id}) in {seconds:.1f} s, {cached}/{steps} steps from cache")
     return built
+
+
+def push_image(client: Any, tag: str, progress: Progress | None = None) -> str:
+    """Push ``tag`` to its registry (``registry.example.org/fraud:v0.0.2``) with the engine's
+    credentials (``docker login``: never ours to keep); the pushed image by digest.
+
+    Raises:
+        InvalidArgument: the tag names no registry (it would go to Docker Hub's library).
+        BackendError: the push failed (the registry's message: not logged in, unreachable...).
+    """
+    from docker.utils import parse_repository_tag
+
+    say = progress or (lambda line: None)
+    repository, version = parse_repository_tag(tag)
+    if "/" not in repository or not any(c in repository.split("/")[0] for c in ".:"):
+        raise InvalidArgument(
+            f"The tag {tag} names no registry to push to.",
+            hint="Tag the image with its registry, e.g. --tag registry.example.org/fraud:v0.0.2 "
+            "(or 127.0.0.1:5000/fraud:v0.0.2).",
+        )
+    digest = ""
+    layers: set[str] = set()
+    try:
+        for chunk in client.api.push(repository, tag=version, stream=True, decode=True):
+            if "error" in chunk:
+                detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+                raise BackendError(f"Pushing {tag} failed: {' '.join(str(detail).split())}")
+            status, layer = chunk.get("status", ""), chunk.get("id", "")
+            if status in ("Pushed", "Layer already exists", "Mounted from") and layer not in layers:
+                layers.add(layer)
+                say(f"{layer}: {status}")
+            aux = chunk.get("aux")
+            if isinstance(aux, dict) and aux.get("Digest"):
+                digest = str(aux["Digest"])
+    except BackendError:
+        raise
+    except Exception as exc:
+        raise BackendError(f"Pushing {tag} failed: {exc}") from exc
+    if not digest:
+        raise BackendError(f"Pushing {tag} failed: the registry returned no digest.")
+    pushed = f"{repository}@{digest}"
+    say(f"Pushed {pushed}")
+    return pushed
 
 
 def _stream_build(
