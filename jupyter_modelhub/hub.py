@@ -398,6 +398,7 @@ class Hub:
         *,
         base_image: str | None = None,
         progress: Callable[[str], None] | None = None,
+        push: bool = False,
     ) -> BuiltImage:
         """Build a Docker image serving ``ref`` (what ``deploy --target docker`` runs).
 
@@ -408,16 +409,19 @@ class Hub:
             tag: the image tag (default ``modelhub/NAME:VERSION``).
             base_image: the image to build on (default ``modelhub-base:bookworm``, made by
                 ``build_base_image``; or ``$MODELHUB_DOCKER_BASE_IMAGE``).
+            push: push it to the registry the tag names (``registry.example.org/fraud:v1``),
+                with the engine's credentials (``docker login``); ``pushed`` says where.
 
         Raises:
-            InvalidArgument: the docker SDK or the base image is missing.
-            BackendError: the engine is unreachable or the build failed (its message).
+            InvalidArgument: the docker SDK or the base image is missing, or ``push`` with a
+                tag that names no registry.
+            BackendError: the engine is unreachable or the build or the push failed.
         """
         from .deploy.docker.backend import DockerBackend
 
         backend = self._deployments.backend("docker")
         assert isinstance(backend, DockerBackend)
-        return backend.build(ref, tag=tag, base_image=base_image, progress=progress)
+        return backend.build(ref, tag=tag, base_image=base_image, progress=progress, push=push)
 
     @staticmethod
     def build_base_image(
