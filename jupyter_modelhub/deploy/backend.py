@@ -104,6 +104,14 @@ class DeploymentBackend(abc.ABC):
     def logs(self, name: str, tail: int = 100) -> list[str]:
         """The last ``tail`` lines of the deployment's logs."""
 
+    def collect_logs(self, spec: DeploymentSpec) -> int:
+        """Bring the replicas' prediction and outcome logs into the deployment's runtime folder
+        on this machine (``RuntimeFolder.predictions``), where the A/B and shadow reports,
+        ``quality`` and drift read them; how many chunk files were copied. A replica that
+        cannot be read is skipped with a warning. By default the replicas write there directly
+        (local, docker) and there is nothing to do."""
+        return 0
+
     def resume(self, spec: DeploymentSpec) -> bool:
         """Start again what a running deployment needs beside its replicas and lost (the
         docker and kubernetes targets' experiment controller); ``True`` if it did.

@@ -23,6 +23,13 @@ step is a commit, then a rollout). That is its limit: while that machine is off,
 process died, no guardrail is judged and no step taken (``status`` says so in ``controller``);
 ``modelhub sync-deployments`` starts it again. ``delete`` stops it. A blue-green switch is
 refused (see ``traffic_refusal``).
+
+Prediction and outcome logs: each pod writes them into an ``emptyDir``; ``collect_logs``
+copies the running pods' chunks to the deployment's runtime folder on this machine before the
+A/B and shadow reports, ``quality`` and drift read it (see ``podlogs``: it needs ``create`` on
+``pods/exec``, and ``sh``, ``tar`` and ``base64`` in the image). A pod's logs live as long as
+the pod: what a pod wrote after the last collection is lost when a rollout or a scale-down
+removes it.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -45,8 +53,10 @@ from ..records import DeploymentStatus
 from ..runtime import RuntimeFolder
 from ..spec import DeploymentSpec
 from ..store import DeploymentStore
+from . import podlogs
 from .manifests import CONTAINER, CONTAINER_PORT, build_manifests, endpoint, label_selector
 from .options import KubernetesOptions, OptionsStore
+from .podlogs import PodExec, fetch_archive, unpack_chunks
 from .render import hub_git_url
 from .status import deployment_status, rollout
 
@@ -54,6 +64,8 @@ DEFAULT_TIMEOUT = 600.0
 POLL_INTERVAL = 1.0
 FIELD_MANAGER = "jupyter-modelhub"
 MERGE_PATCH = "application/merge-patch+json"
+
+log = logging.getLogger(__name__)
 
 #: builds the API client for a deployment's options; tests point it at a mock API server
 ClientFactory = Callable[[KubernetesOptions], Any]
@@ -113,9 +125,16 @@ class KubernetesBackend(DeploymentBackend):
     traffic_kinds = frozenset({"split", "canary", "shadow"})
     poll_interval = POLL_INTERVAL
 
-    def __init__(self, registry: ModelRegistry, client_factory: ClientFactory | None = None):
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        client_factory: ClientFactory | None = None,
+        pod_exec: PodExec | None = None,
+    ):
         super().__init__(registry)
         self.client_factory: ClientFactory = client_factory or connect
+        #: runs a command in a pod (the API server's exec), to copy its logs; tests fake it
+        self.pod_exec: PodExec = pod_exec or podlogs.exec_in_pod
         self.options_store = OptionsStore(registry.root)
         self._clients: dict[str | None, Any] = {}
 
@@ -297,6 +316,42 @@ class KubernetesBackend(DeploymentBackend):
             status, controller=controller, last_error=missing or status.last_error
         )
 
+    def collect_logs(self, spec: DeploymentSpec) -> int:
+        """Copy the chunks of the prediction and outcome logs of every running pod of
+        ``spec`` that are not here yet into the deployment's runtime folder (see ``podlogs``);
+        how many were copied. Needs ``create`` on ``pods/exec``; a pod that cannot be read
+        (no right, no ``tar`` in its image, gone meanwhile) is skipped with a warning."""
+        options = self.options_of(spec)
+        try:
+            _, _, core, _ = self._apis(options)
+            with _api_errors(f"Deployment {spec.name}", options.namespace):
+                pods = core.list_namespaced_pod(
+                    options.namespace, label_selector=label_selector(spec.name)
+                ).items
+        except BackendError as exc:
+            log.warning("Could not list the pods of deployment %s: %s", spec.name, exc)
+            return 0
+        folder = RuntimeFolder(self.registry.root, spec.name).predictions
+        copied = 0
+        for pod in sorted(pods, key=lambda p: str(p.metadata.name)):
+            if pod.status is None or pod.status.phase != "Running":
+                continue
+            name = str(pod.metadata.name)
+            try:
+                archive = fetch_archive(self.pod_exec, core, options.namespace, name)
+                copied += unpack_chunks(archive, folder, name)
+            except Exception as exc:  # one pod must not keep the others' logs from a report
+                why = _exec_failure(exc)
+                log.warning(
+                    "Could not collect the logs of pod %s of deployment %s: %s%s",
+                    name,
+                    spec.name,
+                    why,
+                    # a refused exec is a 403 (a handshake's status 0 says it in its reason)
+                    " (collecting needs `create` on pods/exec)" if "403" in why else "",
+                )
+        return copied
+
     def logs(self, name: str, tail: int = 100) -> list[str]:
         options = self.options(name)
         _, _, core, _ = self._apis(options)
@@ -395,6 +450,16 @@ def _api_errors(what: str, namespace: str) -> Iterator[None]:
         if type(exc).__module__.startswith("urllib3"):
             raise BackendError(f"{what}: cannot reach the Kubernetes API: {exc}") from None
         raise
+
+
+def _exec_failure(exc: Exception) -> str:
+    """What went wrong reading a pod's logs, in one line (an API answer: its status and
+    message, never the request)."""
+    from kubernetes.client import ApiException
+
+    if isinstance(exc, ApiException):
+        return f"the Kubernetes API said {_api_message(exc)}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _api_message(exc: Any) -> str:
