@@ -633,6 +633,7 @@ class Hub:
         """
         status = self.deployment(name)
         version = status.serving_version or status.desired_version
+        self._deployments.collect_logs(name)
         return self._drift.deployment(
             name,
             f"{status.model}@{version}",
@@ -716,6 +717,7 @@ class Hub:
             seconds = step.total_seconds()
         else:
             seconds = float(parse_duration(step) / np.timedelta64(1, "s"))
+        self._deployments.collect_logs(name)
         folder = RuntimeFolder(self.path, name).predictions
         return quality_over_time(
             folder, folder / FEEDBACK_FOLDER, step_seconds=seconds, since=since

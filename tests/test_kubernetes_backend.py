@@ -12,12 +12,15 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp.web
 import kmock
+import numpy as np
 import pytest
 import yaml
 from kmock._internal import enums
@@ -25,13 +28,26 @@ from kubernetes import client
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from jupyter_modelhub.deploy import watch
-from jupyter_modelhub.deploy.kubernetes import KubernetesBackend, KubernetesOptions, backend
-from jupyter_modelhub.deploy.kubernetes.manifests import CONTAINER_PORT, TEMPLATE_LABEL
+from jupyter_modelhub.deploy.kubernetes import (
+    KubernetesBackend,
+    KubernetesOptions,
+    backend,
+    podlogs,
+)
+from jupyter_modelhub.deploy.kubernetes.manifests import (
+    CONTAINER_PORT,
+    PREDICTIONS_DIR,
+    TEMPLATE_LABEL,
+)
 from jupyter_modelhub.deploy.runtime import RuntimeFolder
 from jupyter_modelhub.deploy.spec import DeploymentSpec
 from jupyter_modelhub.deploy.store import DeploymentStore
 from jupyter_modelhub.errors import BackendError, InvalidArgument
 from jupyter_modelhub.experiments.policy import TrafficPolicy
+from jupyter_modelhub.models import FeatureSpec
+from jupyter_modelhub.serving.features import FeatureBatch, FeatureSchema
+from jupyter_modelhub.serving.outcomes import FEEDBACK_FOLDER, FeedbackLog
+from jupyter_modelhub.serving.predlog import PredictionLog
 
 NS = "ml"
 DEPLOYMENTS = kmock.resource("apps", "v1", "deployments")
@@ -639,3 +655,114 @@ async def test_a_healthy_canary_advances_and_a_dead_controller_is_reported_and_r
         assert await asyncio.to_thread(hub.stop, "fraud") is True
         assert watch.controller_pid(runtime) is None
         assert cluster.objects(DEPLOYMENTS) == {}
+
+
+# -- the pods' prediction and outcome logs, copied here for the reports -------------------------
+class Pods:
+    """Each pod's log folder (``PREDICTIONS_DIR``) as a folder here, and the exec that runs
+    the backend's command in it with this machine's sh, tar and base64 (``broken`` pods'
+    exec fails, as on a pod whose image has no tar)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.broken: set[str] = set()
+        self.calls: list[str] = []
+
+    def folder(self, pod: str) -> Path:
+        return self.root / pod
+
+    def exec(self, core: Any, namespace: str, pod: str, command: list[str]) -> str:
+        self.calls.append(pod)
+        assert namespace == NS and command[:2] == ["sh", "-c"]
+        if pod in self.broken:
+            raise RuntimeError("sh: 1: tar: not found")
+        folder = self.folder(pod)
+        folder.mkdir(parents=True, exist_ok=True)
+        script = command[2].replace(PREDICTIONS_DIR, str(folder))
+        return subprocess.run(
+            ["sh", "-c", script], capture_output=True, text=True, check=True
+        ).stdout
+
+    def write(self, pod: str, variant: str, outcomes: dict[str, float]) -> None:
+        """What pod ``pod``'s server logs when ``variant`` answers these requests and their
+        outcomes are posted back (one chunk of each)."""
+        schema = FeatureSchema.build([FeatureSpec("amount", "float64")], "ndarray")
+        folder = self.folder(pod)
+        predictions = PredictionLog(
+            folder, schema, model="fraud", version="v0.0.1", variant=variant
+        )
+        for rid in outcomes:
+            predictions.record(rid, FeatureBatch(np.array([[1.0]]), None), np.array([0]))
+        predictions.close()
+        feedback = FeedbackLog(folder / FEEDBACK_FOLDER)
+        feedback.record([(rid, None, outcome) for rid, outcome in outcomes.items()])
+        feedback.close()
+
+
+def chunks(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.parquet"))
+
+
+@pytest.mark.asyncio
+async def test_the_logs_of_every_running_pod_are_copied_once(kmock, k8s, tmp_path, caplog):
+    pods = Pods(tmp_path / "pods")
+    k8s.pod_exec = pods.exec
+    here = RuntimeFolder(k8s.registry.root, "fraud").predictions
+    async with Cluster(kmock) as cluster:
+        await asyncio.to_thread(k8s.apply, spec(), 10)
+        first, second = sorted(cluster.objects(PODS))
+        pods.write(first, "champion", {"a1": 1.0, "a2": 0.0})
+        pods.write(second, "champion", {"b1": 1.0})
+        assert await asyncio.to_thread(k8s.collect_logs, spec()) == 4
+        copied = chunks(here)
+        assert len(copied) == 4
+        for pod in (first, second):
+            mine = [c for c in copied if c.endswith(f".{pod}.parquet")]
+            assert len(mine) == 2 and sum(c.startswith("feedback/") for c in mine) == 1
+        # again: nothing new, nothing copied; then only what is new
+        assert await asyncio.to_thread(k8s.collect_logs, spec()) == 0
+        pods.write(second, "champion", {"b2": 0.0})
+        assert await asyncio.to_thread(k8s.collect_logs, spec()) == 2
+        assert len(chunks(here)) == 6
+        # a pod that cannot be read is skipped with a warning; the others are still copied
+        pods.write(second, "champion", {"b3": 1.0})
+        pods.broken.add(first)
+        with caplog.at_level("WARNING"):
+            assert await asyncio.to_thread(k8s.collect_logs, spec()) == 2
+        assert f"pod {first} of deployment fraud: RuntimeError: sh: 1: tar: not found" in (
+            caplog.text
+        )
+        assert "Traceback" not in caplog.text
+        # a pod that does not run is not asked
+        pods.calls.clear()
+        kmock.objects[PODS, NS, first].patch({"status": {"phase": "Pending"}})
+        await asyncio.to_thread(k8s.collect_logs, spec())
+        assert pods.calls == [second]
+        assert await asyncio.to_thread(k8s.delete, "fraud") is True
+
+
+@pytest.mark.asyncio
+async def test_the_ab_report_and_quality_read_the_pods_logs(
+    kmock, experiment_hub, tmp_path, monkeypatch
+):
+    hub = experiment_hub
+    pods = Pods(tmp_path / "pods")
+    monkeypatch.setattr(podlogs, "exec_in_pod", pods.exec)
+    kmock.metrics = lambda pod: prometheus(pod, 1, challenger_errors=0.0)
+    async with Cluster(kmock) as cluster:
+        await asyncio.to_thread(
+            lambda: hub.deploy(
+                "fraud@v0.0.1", target="kubernetes", replicas=2, target_options=image_options()
+            )
+        )
+        await asyncio.to_thread(lambda: hub.ab_start("fraud", "v0.0.2", split="50/50"))
+        first, second = sorted(cluster.objects(PODS))
+        pods.write(first, "champion", {f"c{i}": float(i % 2) for i in range(40)})
+        pods.write(second, "challenger", {f"d{i}": float(i % 4 != 0) for i in range(30)})
+
+        report = await asyncio.to_thread(lambda: hub.ab_report("fraud", min_samples=10))
+        assert report.requests == {"champion": 40, "challenger": 30}
+        assert report.outcomes == {"champion": 40, "challenger": 30}
+        timeline = await asyncio.to_thread(lambda: hub.quality("fraud", step="1h"))
+        assert {p.variant: p.n for p in timeline.points} == {"champion": 40, "challenger": 30}
+        assert await asyncio.to_thread(hub.stop, "fraud") is True

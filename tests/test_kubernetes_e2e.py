@@ -111,3 +111,36 @@ def test_a_canary_is_watched_from_this_machine_through_the_pod_proxy(cluster_hub
     assert "# TYPE modelhub_" in source.fetch(pods[0])
     assert hub.stop(NAME) is True
     assert watch.controller_pid(RuntimeFolder(hub.path, NAME)) is None
+
+
+def test_the_pods_log_chunks_are_copied_here_through_exec(cluster_hub, caplog):
+    """``collect_logs`` runs tar in each pod through the API server's exec (needs ``create``
+    on ``pods/exec``, and sh, tar and base64 in the image) and copies the chunks here."""
+    from jupyter_modelhub.deploy.kubernetes import KubernetesBackend
+    from jupyter_modelhub.deploy.kubernetes.manifests import PREDICTIONS_DIR
+    from jupyter_modelhub.deploy.kubernetes.podlogs import exec_in_pod
+    from jupyter_modelhub.deploy.kubernetes.watch import PodProxySource
+    from jupyter_modelhub.deploy.runtime import RuntimeFolder
+
+    hub, options = cluster_hub
+    hub.deploy(f"{MODEL}@v0.0.1", NAME, target="kubernetes", target_options=options)
+    spec = hub._deployments.store.require(NAME)
+    source = PodProxySource(hub.registry, NAME)
+    (pod,) = source.targets(spec)
+    chunk = "20990101T000000-1-e2e000-000001.parquet"  # a name no server writes
+    exec_in_pod(
+        source._core(),
+        source.options.namespace,
+        pod,
+        ["sh", "-c", f"printf PAR1 > {PREDICTIONS_DIR}/feedback/{chunk}"],
+    )
+    backend = KubernetesBackend(hub.registry)
+    with caplog.at_level("WARNING"):
+        assert backend.collect_logs(spec) >= 1
+        assert backend.collect_logs(spec) == 0
+    assert "Could not collect" not in caplog.text
+    here = RuntimeFolder(hub.path, NAME).predictions / "feedback"
+    copied = here / chunk.replace(".parquet", f".{pod}.parquet")
+    assert copied.read_bytes() == b"PAR1"
+    copied.unlink()  # not a real chunk: the readers must not meet it
+    assert hub.stop(NAME) is True

@@ -265,6 +265,7 @@ class Experiments:
         if metric not in ("auto", "rate", "mean"):
             raise InvalidArgument(f"Unknown metric {metric!r}.", hint="Use auto, rate or mean.")
         policy = self.policy(name)
+        self.deployments.collect_logs(name)
         folder = RuntimeFolder(self.registry.root, name).predictions
         data = experiment_outcomes(
             folder,
@@ -288,6 +289,7 @@ class Experiments:
         import pyarrow.parquet as pq
 
         policy = self.policy(name)
+        self.deployments.collect_logs(name)
         folder = RuntimeFolder(self.registry.root, name).predictions
         since = datetime.fromisoformat(policy.started).timestamp() if policy.started else 0.0
         answers: dict[str, dict[str, Any]] = {CHAMPION: {}, policy.challenger: {}}

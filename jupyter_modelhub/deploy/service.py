@@ -13,6 +13,7 @@ runtime folder), held for the whole change; the hub lock is only held to commit.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -34,6 +35,8 @@ from .spec import (
 from .store import DeploymentStore
 
 OPERATION_TIMEOUT = 600.0
+
+log = logging.getLogger(__name__)
 
 
 class Deployments:
@@ -222,6 +225,20 @@ class Deployments:
 
     def all(self) -> list[DeploymentStatus]:
         return [self.status(name) for name in self.store.names()]
+
+    def collect_logs(self, name: str) -> int:
+        """Bring deployment ``name``'s prediction and outcome logs to this machine before they
+        are read (``DeploymentBackend.collect_logs``; nothing to do for local and docker);
+        how many chunk files were copied. Unknown deployments and a backend that cannot be
+        loaded or reached copy nothing: the readers then say what they (do not) find."""
+        spec = self.store.get(name)
+        if spec is None:
+            return 0
+        try:
+            return self.backend(spec.target).collect_logs(spec)
+        except (BackendError, InvalidArgument) as exc:
+            log.warning("Could not collect the logs of deployment %s: %s", name, exc)
+            return 0
 
     def revisions(self, name: str) -> list[Revision]:
         self.store.require(name)
