@@ -117,7 +117,19 @@ export function addActionCommands(options: IActionsOptions): void {
             value: (args.model as string | undefined) ?? '',
             placeholder: 'fraud'
           },
-          { key: 'description', label: 'Description', kind: 'text' }
+          { key: 'description', label: 'Description', kind: 'text' },
+          {
+            key: 'sample',
+            label: 'Sample inputs, CSV or Parquet (optional: the signature)',
+            kind: 'text',
+            placeholder: 'data/sample.csv'
+          },
+          {
+            key: 'reference',
+            label: 'Training features, CSV or Parquet (optional: for drift)',
+            kind: 'text',
+            placeholder: 'data/train.parquet'
+          }
         ],
         'Register'
       );
@@ -127,7 +139,9 @@ export function addActionCommands(options: IActionsOptions): void {
       const request = {
         path: value.path,
         name: value.name,
-        ...(value.description ? { description: value.description } : {})
+        ...(value.description ? { description: value.description } : {}),
+        ...(value.sample ? { sample: value.sample } : {}),
+        ...(value.reference ? { reference: value.reference } : {})
       };
       await progress(
         models.registerModel(request),

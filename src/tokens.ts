@@ -77,6 +77,10 @@ export interface IRegisterModelRequest {
   path: string;
   name: string;
   description?: string;
+  /** CSV or Parquet file of example inputs (the signature), relative to the root. */
+  sample?: string;
+  /** CSV or Parquet file of training features (kept for drift), relative to the root. */
+  reference?: string;
 }
 
 /**

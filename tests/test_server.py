@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import joblib
+import pandas as pd
 import pytest
 from jupyter_server.utils import url_path_join
 from tornado.httpclient import HTTPClientError, HTTPResponse
@@ -247,6 +248,34 @@ async def test_register_a_file_of_the_server(api, hub: Hub, model_file: Path) ->
     response_status, body = await api("POST", "models", body=request)
     assert response_status == 201
     assert body["tag"] == "fraud@v0.1.0"
+
+
+async def test_register_with_sample_and_reference_files(
+    api, hub: Hub, model_file: Path, jp_root_dir: Path, training_data
+) -> None:
+    X, _ = training_data
+    table = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    table.head(5).to_csv(jp_root_dir / "work" / "sample.csv", index=False)
+    table.to_parquet(jp_root_dir / "work" / "train.parquet")
+    request = {
+        "path": "work/model.joblib",
+        "name": "fraud",
+        "sample": "work/sample.csv",
+        "reference": "work/train.parquet",
+    }
+    status, body = await api("POST", "models", body=request)
+    assert status == 201, body
+    assert [f["name"] for f in body["meta"]["signature"]["inputs"]] == ["f0", "f1", "f2", "f3"]
+    assert len(hub.reference_data("fraud@v0.0.1")) == len(X)  # kept for drift detection
+
+    for field, path, message in (
+        ("reference", "work/missing.csv", "No data file at"),
+        ("sample", "work/model.joblib", "Cannot read model.joblib: use a .csv or .parquet file."),
+        ("reference", "../outside.csv", "is outside the Jupyter server's root directory"),
+    ):
+        status, body = await api("POST", "models", body={**request, field: path})
+        assert status == 400 and message in body["message"], body
+    assert [v.version for v in hub.versions("fraud")] == ["v0.0.1"]
 
 
 async def test_register_sets_location_of_the_new_version(jp_fetch, hub, model_file) -> None:

@@ -50,6 +50,8 @@ _STATUS_CODES = {
 REGISTER_FIELDS = (
     "path",
     "name",
+    "sample",
+    "reference",
     "description",
     "version",
     "bump",
@@ -170,6 +172,11 @@ class ModelsHandler(ModelHubHandler):
         requested = parsing.field(body, "path", str, required=True)
         assert name is not None and requested is not None
         source = parsing.path_in_root(self.serverapp.root_dir, requested)
+        tables = {
+            key: parsing.path_in_root(self.serverapp.root_dir, value)
+            for key in ("sample", "reference")
+            if (value := parsing.field(body, key, str))
+        }
         options: dict[str, Any] = {
             "version": parsing.field(body, "version", str),
             "bump": parsing.field(body, "bump", str) or "patch",
@@ -179,7 +186,14 @@ class ModelsHandler(ModelHubHandler):
             "labels": parsing.string_list(body, "labels") or [],
             "onnx": bool(parsing.field(body, "onnx", bool)),
         }
-        version = await self.run(lambda hub: hub.register(str(source), name, **options))
+
+        def register(hub: Hub) -> Any:
+            from ..commands import read_table  # pandas: only when a table is given
+
+            data = {key: read_table(str(path)) for key, path in tables.items()}
+            return hub.register(str(source), name, **options, **data)
+
+        version = await self.run(register)
         self.set_header(
             "Location",
             url_path_join(self.base_url, API_PREFIX, "versions", quote(version.ref, safe="")),
