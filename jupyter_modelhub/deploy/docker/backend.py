@@ -376,12 +376,14 @@ class DockerBackend(DeploymentBackend):
     def _remove(self, container: Any, save_logs: bool) -> None:
         """Stop (SIGTERM: the server drains) and remove a container, keeping its output in
         the deployment's log file."""
-        with contextlib.suppress(docker.errors.NotFound):
+        # A container whose server failed may be between two restarts: the engine then refuses
+        # the update ("container not running") or the stop; the forced removal below ends it.
+        with contextlib.suppress(docker.errors.APIError):  # NotFound is an APIError
             container.update(restart_policy={"Name": "no"})
-        with contextlib.suppress(docker.errors.NotFound):
+        with contextlib.suppress(docker.errors.APIError):
             container.stop(timeout=STOP_GRACE)
         if save_logs:
-            with contextlib.suppress(docker.errors.NotFound, OSError):
+            with contextlib.suppress(docker.errors.APIError, OSError):  # its output: best effort
                 name = container.labels.get(LABEL_DEPLOYMENT, "")
                 runtime = self.runtime(name)
                 runtime.create()
