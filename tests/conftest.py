@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,6 +21,15 @@ for _var, _value in {
     os.environ.setdefault(_var, _value)
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+@pytest.fixture
+def jp_server_config(hub_path: Path) -> dict[str, Any]:
+    """A Jupyter server (``jp_fetch``) with our extension serving the test's hub."""
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyter_modelhub": True}},
+        "ModelHubApp": {"hub_path": str(hub_path)},
+    }
 
 
 @pytest.fixture

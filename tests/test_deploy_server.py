@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,14 +21,6 @@ from test_server import OPENAPI, _json_schema
 from tornado.httpclient import HTTPClientError
 
 from jupyter_modelhub import Hub
-
-
-@pytest.fixture
-def jp_server_config(hub_path: Path) -> dict[str, Any]:
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_modelhub": True}},
-        "ModelHubApp": {"hub_path": str(hub_path)},
-    }
 
 
 @pytest.fixture(autouse=True)

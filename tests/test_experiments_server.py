@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,14 +17,6 @@ from test_experiments_deploy import post_feedback, send
 from tornado.httpclient import HTTPClientError
 
 from jupyter_modelhub import Hub
-
-
-@pytest.fixture
-def jp_server_config(hub_path: Path) -> dict[str, Any]:
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_modelhub": True}},
-        "ModelHubApp": {"hub_path": str(hub_path)},
-    }
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,14 +20,6 @@ from jupyter_modelhub.errors import InvalidArgument
 
 ROWS = 300
 DRIFT = "/deployments/{name}/drift"
-
-
-@pytest.fixture
-def jp_server_config(hub_path: Path) -> dict[str, Any]:
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_modelhub": True}},
-        "ModelHubApp": {"hub_path": str(hub_path)},
-    }
 
 
 @pytest.fixture(autouse=True)

@@ -21,14 +21,6 @@ from jupyter_modelhub import Hub
 
 
 @pytest.fixture
-def jp_server_config(hub_path: Path) -> dict[str, Any]:
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_modelhub": True}},
-        "ModelHubApp": {"hub_path": str(hub_path)},
-    }
-
-
-@pytest.fixture
 def api(http_server_client, jp_base_url: str, jp_auth_header: dict[str, str]):
     """``await api("GET", "models", "fraud")``: the status and decoded JSON, errors included.
 

@@ -6,7 +6,6 @@ JSON answers are checked against docs/openapi.yaml."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,14 +16,6 @@ from test_monitoring_server import served  # noqa: F401  (fixture)
 from jupyter_modelhub import Hub
 
 SUMMARY = "/deployments/{name}/drift/summary"
-
-
-@pytest.fixture
-def jp_server_config(hub_path: Path) -> dict[str, Any]:
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_modelhub": True}},
-        "ModelHubApp": {"hub_path": str(hub_path)},
-    }
 
 
 @pytest.fixture(autouse=True)
