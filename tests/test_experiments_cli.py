@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+from collections import Counter
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
@@ -75,10 +76,16 @@ def test_an_ab_test_from_a_terminal(deployed: Hub) -> None:
     items = [{"key": key, "outcome": int(variant == "challenger")} for key, variant in answers]
     assert post_feedback(endpoint, items)["accepted"] == 80
 
+    keys = Counter(variant for _, variant in answers)
+
     def reported() -> dict | None:
+        # binary outcomes count a request without one as 0: wait for every request (two per
+        # key) and for every 1 posted (one per challenger key), which are flushed separately
         out = modelhub("ab", "report", "svc", "--min-samples", "10", "--json", hub=hub).stdout
         report = json.loads(out)
-        return report if sum(report["outcomes"].values()) >= 80 else None
+        ones = {v["name"]: v["successes"] for v in report["report"]["variants"]}
+        complete = report["requests"] == {v: 2 * n for v, n in keys.items()}
+        return report if complete and ones.get("challenger") == keys["challenger"] else None
 
     report = wait_for(reported, 20, "the outcomes in the report")
     assert report["report"]["comparisons"][0]["status"] == "better"

@@ -97,8 +97,12 @@ def test_an_ab_test_from_start_to_promotion(deployed: Hub) -> None:
     assert yaml.safe_load(spec_file.read_text())["traffic"]["kind"] == "split"
 
     def reported():
+        # binary outcomes count a request without one as 0: wait for every request and for
+        # every 1 posted (the prediction and outcome logs are flushed separately)
         report = hub.ab_report("fraud-svc")
-        return report if sum(report.outcomes.values()) == 600 else None
+        ones = sum(v.successes or 0 for v in report.report.variants)
+        complete = sum(report.outcomes.values()) == 600
+        return report if complete and ones == sum(item["outcome"] for item in items) else None
 
     report = wait_for(reported, 20, "outcomes in the report")
     quality = hub.quality("fraud-svc", step="1h")  # the same outcomes, per window and variant
