@@ -1353,8 +1353,13 @@ def read_table(value: str) -> Any:
     path = Path(value).expanduser()
     if not path.is_file():
         raise InvalidArgument(f"No data file at {path}.", hint="Give a .csv or .parquet file.")
-    if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
-    if path.suffix.lower() in (".csv", ".txt"):
-        return pd.read_csv(path)
-    raise InvalidArgument(f"Cannot read {path.name}: use a .csv or .parquet file.")
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv", ".txt"):
+        raise InvalidArgument(f"Cannot read {path.name}: use a .csv or .parquet file.")
+    try:
+        return pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)
+    except Exception as exc:  # pandas and pyarrow raise many kinds for a malformed file
+        raise InvalidArgument(
+            f"Cannot read {path.name} as {suffix[1:].upper()}: {exc}",
+            hint="Check that the file is a valid table of features.",
+        ) from exc

@@ -28,6 +28,8 @@ import pytest
 
 docker = pytest.importorskip("docker")
 
+from test_deploy import wait_for  # noqa: E402
+
 from jupyter_modelhub import Hub  # noqa: E402
 from jupyter_modelhub.deploy.docker.baseimage import DEFAULT_BASE_IMAGE  # noqa: E402
 from jupyter_modelhub.errors import BackendError, NotFound  # noqa: E402
@@ -234,11 +236,12 @@ def test_deploy_update_under_load_rollback_stop(docker_hub: Hub, images, docker_
     assert containers[0].attrs["HostConfig"]["NetworkMode"] == "host"
 
     with Load(status.endpoint) as load:
-        time.sleep(0.5)
+        wait_for(lambda: load.ok >= 20, 20, "the load to flow before the update")
         started = time.monotonic()
         status = docker_hub.update("fraud", "v0.0.2")
         TIMINGS["update"] = time.monotonic() - started
-        time.sleep(0.5)
+        after = load.ok
+        wait_for(lambda: load.ok >= after + 20, 20, "answers after the update")
     TIMINGS["requests during update"] = load.ok
     assert load.failures == [], load.failures[:3]
     assert load.ok > 50 and load.versions[0] == "v0.0.1" and load.versions[-1] == "v0.0.2"

@@ -260,8 +260,10 @@ async def test_register_with_sample_and_reference_files(
     assert [f["name"] for f in body["meta"]["signature"]["inputs"]] == ["f0", "f1", "f2", "f3"]
     assert len(hub.reference_data("fraud@v0.0.1")) == len(X)  # kept for drift detection
 
+    (jp_root_dir / "work" / "broken.parquet").write_bytes(b"not parquet at all")
     for field, path, message in (
         ("reference", "work/missing.csv", "No data file at"),
+        ("reference", "work/broken.parquet", "Cannot read broken.parquet as PARQUET:"),
         ("sample", "work/model.joblib", "Cannot read model.joblib: use a .csv or .parquet file."),
         ("reference", "../outside.csv", "is outside the Jupyter server's root directory"),
     ):
